@@ -1,0 +1,213 @@
+package jam
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// Error is the error every Client method returns, alone or wrapped.
+//
+// Which kind of failure it is shows through errors.Is with the sentinels of
+// this package (ErrBadRequest, ErrNotVerified, ErrKeySetUnavailable, …) and
+// with context.Canceled and context.DeadlineExceeded. Its text starts with
+// "jam: ", names the operation, the status and the server's message, and
+// never holds a token, an email address or a response body.
+type Error struct {
+	// Op is the operation that failed, e.g. "refresh" or "verify token".
+	Op string
+	// StatusCode is the HTTP status JAM answered with, or 0 when there was
+	// no response (network failure, local verification, a bad argument).
+	StatusCode int
+	// Message is the "message" of JAM's JSON error body, when it had one,
+	// with control characters removed, cut to 200 bytes, and the secrets
+	// of the request (token, email address) replaced by REDACTED.
+	Message string
+	// Err is the underlying cause, if any.
+	Err error
+
+	kinds []error // sentinels this error matches, most general first
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("jam: ")
+	b.WriteString(e.Op)
+	for _, k := range e.kinds {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(k.Error(), "jam: "))
+	}
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %q", e.Message)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is and errors.As see the sentinels e matches and its
+// cause.
+func (e *Error) Unwrap() []error {
+	if e.Err == nil {
+		return e.kinds
+	}
+	return append(e.kinds[:len(e.kinds):len(e.kinds)], e.Err)
+}
+
+// Sentinels for errors.Is. A *Error matches each that applies: a 404 from
+// the key-set endpoint matches both ErrKeySetUnavailable and ErrNotFound; a
+// local verification failure matches ErrNotVerified and exactly one of the
+// reasons ErrMalformedToken … ErrTokenUse.
+var (
+	// ErrBadRequest: JAM answered 400, e.g. an invalid email address, or
+	// refresh on an app that does not allow it; or an argument was empty.
+	ErrBadRequest = errors.New("jam: bad request")
+	// ErrUnauthorized: JAM answered 401 to refresh (the refresh token is
+	// invalid or expired) or to a logout (the ID token is invalid).
+	ErrUnauthorized = errors.New("jam: unauthorized")
+	// ErrNotFound: JAM answered 404: unknown app, or unknown refresh token.
+	ErrNotFound = errors.New("jam: not found")
+	// ErrUnexpectedStatus: JAM answered a status it does not document for
+	// the operation (e.g. 500), or a success without the expected body.
+	ErrUnexpectedStatus = errors.New("jam: unexpected response")
+
+	// ErrNotVerified: the ID token is not valid. VerifyToken adds one of
+	// the reasons below; VerifyRemote returns it for JAM's 401.
+	ErrNotVerified = errors.New("jam: token not verified")
+	// ErrKeySetUnavailable: the app's JWK Set could not be fetched or
+	// parsed, so the token could be neither accepted nor refused. It does
+	// not match ErrNotVerified: answer 503, not 401.
+	ErrKeySetUnavailable = errors.New("jam: key set unavailable")
+
+	// ErrMalformedToken: not a JAM ID token: not a compact JWS signed once,
+	// too large, a header naming a key (jwk, jku, x5u, x5c) or marked
+	// critical, no kid, or claims missing or of the wrong JSON type.
+	ErrMalformedToken = errors.New("jam: malformed token")
+	// ErrAlgorithm: the token is not signed with ES512.
+	ErrAlgorithm = errors.New("jam: algorithm not ES512")
+	// ErrUnknownKey: no key in the app's key set has the token's kid, even
+	// after refetching the set.
+	ErrUnknownKey = errors.New("jam: unknown signing key")
+	// ErrSignature: the signature does not match the key.
+	ErrSignature = errors.New("jam: invalid signature")
+	// ErrExpired: exp has passed, leeway included.
+	ErrExpired = errors.New("jam: token expired")
+	// ErrNotYetValid: nbf or iat is in the future, leeway included.
+	ErrNotYetValid = errors.New("jam: token not valid yet")
+	// ErrIssuer: iss is not Client.Issuer().
+	ErrIssuer = errors.New("jam: wrong issuer")
+	// ErrAudience: aud does not contain the app ID.
+	ErrAudience = errors.New("jam: wrong audience")
+	// ErrTokenUse: token_use is not "id".
+	ErrTokenUse = errors.New("jam: token_use not id")
+)
+
+// maxBodySize bounds what is read of any response body.
+const maxBodySize = 1 << 20
+
+// notVerified is the error for a token that local checks refuse.
+func notVerified(reason error, cause error) *Error {
+	return &Error{Op: opVerifyToken, Err: cause, kinds: []error{ErrNotVerified, reason}}
+}
+
+// call sends one request through the generated client, reads at most
+// maxBodySize of the answer and returns the body of a 2xx response. Any
+// other outcome becomes an *Error for op; secrets are redacted from the
+// server's message.
+func call(ctx context.Context, op string, send func(context.Context) (*http.Response, error), secrets ...string) ([]byte, error) {
+	resp, err := send(ctx)
+	if err != nil {
+		return nil, transportError(ctx, op, err)
+	}
+	defer resp.Body.Close()
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	if err != nil {
+		e := transportError(ctx, op, err)
+		e.StatusCode = resp.StatusCode
+		return nil, e
+	}
+	if len(body) > maxBodySize {
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: errors.New("response body over 1 MiB"), kinds: []error{ErrUnexpectedStatus}}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return body, nil
+	}
+
+	e := &Error{Op: op, StatusCode: resp.StatusCode, Message: serverMessage(body, secrets)}
+	switch resp.StatusCode {
+	case http.StatusBadRequest:
+		e.kinds = []error{ErrBadRequest}
+	case http.StatusUnauthorized:
+		if op == opVerifyRemote {
+			e.kinds = []error{ErrNotVerified}
+		} else {
+			e.kinds = []error{ErrUnauthorized}
+		}
+	case http.StatusNotFound:
+		e.kinds = []error{ErrNotFound}
+	default:
+		e.kinds = []error{ErrUnexpectedStatus}
+	}
+	return nil, e
+}
+
+// transportError is the *Error for a request that got no (complete)
+// response. The *url.Error the HTTP client returns is unwrapped, because its
+// text holds the URL, and a URL may hold a refresh token.
+func transportError(ctx context.Context, op string, err error) *Error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	// The context's own error says best why a request was cut short.
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		err = fmt.Errorf("%w (%v)", ctxErr, err)
+	}
+	return &Error{Op: op, Err: err}
+}
+
+// secretLike matches what looks like an email address or a JWT, so that a
+// server message echoing one is redacted even when it is not the request's.
+var secretLike = regexp.MustCompile(`[^\s"'<>(),;:]+@[^\s"'<>(),;:]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*`)
+
+// serverMessage returns the message of a JSON error body, made safe to
+// print: secrets redacted, no control characters, at most 200 bytes.
+func serverMessage(body []byte, secrets []string) string {
+	var e struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	msg := e.Message
+	for _, s := range secrets {
+		// Replacing a short value would garble the message and hide
+		// nothing: real tokens are long.
+		if len(s) >= 8 {
+			msg = strings.ReplaceAll(msg, s, "REDACTED")
+		}
+	}
+	msg = secretLike.ReplaceAllString(msg, "REDACTED")
+	msg = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, msg)
+	if len(msg) > 200 {
+		msg = strings.ToValidUTF8(msg[:200], "") + "…"
+	}
+	return msg
+}

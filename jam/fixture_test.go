@@ -1,0 +1,186 @@
+package jam_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/go-jam/go-jam/jam"
+)
+
+const (
+	testAppID = "b19a21b4-ad9d-4fd7-88c1-1b68b825c671"
+	testEmail = "ann@example.com"
+)
+
+// testNow is the fixed time the tests' clocks start at.
+var testNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable clock for WithClock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: testNow} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// signingKey is a P-521 key and its kid, as JAM holds them.
+type signingKey struct {
+	kid  string
+	priv *ecdsa.PrivateKey
+}
+
+func newSigningKey(t testing.TB, kid string) signingKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, priv: priv}
+}
+
+func (k signingKey) jwk() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: string(jose.ES512), Use: "sig"}
+}
+
+// claims returns the claims of a valid token of testAppID issued at now,
+// for an issuer at baseURL.
+func claims(baseURL string, now time.Time) map[string]any {
+	return map[string]any{
+		"email":     testEmail,
+		"sub":       testEmail,
+		"aud":       testAppID,
+		"iss":       baseURL + "/" + testAppID,
+		"jti":       "6a22c912-f036-4e42-bf39-477fa3a18f6d",
+		"token_use": "id",
+		"iat":       now.Unix(),
+		"nbf":       now.Unix(),
+		"exp":       now.Add(30 * time.Minute).Unix(),
+	}
+}
+
+// sign makes a compact JWS of the claims with the given algorithm and key,
+// and extra header members.
+func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any, headers map[jose.HeaderKey]any) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if kid != "" {
+		opts = opts.WithHeader("kid", kid)
+	}
+	for k, v := range headers {
+		opts = opts.WithHeader(k, v)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// keyServer is an httptest server publishing a JWK Set for testAppID, whose
+// contents and failures a test changes as it goes.
+type keyServer struct {
+	*httptest.Server
+	fetches atomic.Int32
+
+	mu     sync.Mutex
+	status int
+	body   []byte
+	gate   chan struct{} // when non-nil, fetches wait for it to close
+}
+
+func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
+	t.Helper()
+	ks := &keyServer{}
+	ks.setKeys(t, keys...)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /"+testAppID+"/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		ks.fetches.Add(1)
+		ks.mu.Lock()
+		status, body, gate := ks.status, ks.body, ks.gate
+		ks.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(body)
+	})
+	ks.Server = httptest.NewServer(mux)
+	t.Cleanup(ks.Close)
+	return ks
+}
+
+func (ks *keyServer) setKeys(t testing.TB, keys ...signingKey) {
+	t.Helper()
+	set := jose.JSONWebKeySet{}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, k.jwk())
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.respond(http.StatusOK, body)
+}
+
+func (ks *keyServer) respond(status int, body []byte) {
+	ks.mu.Lock()
+	ks.status, ks.body = status, body
+	ks.mu.Unlock()
+}
+
+func (ks *keyServer) hold() chan struct{} {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	ks.gate = make(chan struct{})
+	return ks.gate
+}
+
+// client returns a jam client for testAppID at the key server, on clk.
+func (ks *keyServer) client(t testing.TB, clk *clock, opts ...jam.Option) *jam.Client {
+	t.Helper()
+	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now)}, opts...)
+	c, err := jam.New(testAppID, opts...)
+	if err != nil {
+		t.Fatalf("New(%q) = %v", testAppID, err)
+	}
+	return c
+}

@@ -1,0 +1,322 @@
+// Package jam is a client for Just Authenticate Me (JAM), a magic-link
+// authentication service.
+//
+// A Client starts logins (Authenticate), verifies the ES512 ID tokens users
+// send on every request locally against the app's JWK Set (VerifyToken),
+// refreshes them (Refresh) and logs users out (DeleteRefreshToken,
+// DeleteAllRefreshTokens). The key set is fetched on first use, cached, and
+// refetched when a token names a key the cache does not hold.
+//
+// # Errors
+//
+// Every error a Client returns is, or wraps, a *Error, which says which
+// operation failed, JAM's HTTP status and JAM's message. Match the kind of
+// failure with errors.Is and the sentinels: ErrBadRequest, ErrUnauthorized,
+// ErrNotFound, ErrUnexpectedStatus for JAM's answers; ErrNotVerified, with
+// one reason such as ErrExpired or ErrSignature, for a token that is not
+// valid; ErrKeySetUnavailable when the key set could not be had. An HTTP
+// handler answers 401 for ErrNotVerified and 503 for ErrKeySetUnavailable.
+// A cancelled or expired context matches context.Canceled or
+// context.DeadlineExceeded.
+//
+// No error text holds a token, an email address or a response body.
+package jam
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jam/go-jam/generated/jamclient"
+)
+
+// DefaultBaseURL is the address of the JAM service.
+const DefaultBaseURL = "https://api.justauthenticate.me"
+
+// Operation names, as Error.Op reports them.
+const (
+	opAuthenticate   = "authenticate"
+	opFetchKeySet    = "fetch key set"
+	opVerifyToken    = "verify token"
+	opVerifyRemote   = "verify remote"
+	opRefresh        = "refresh"
+	opDeleteRefresh  = "delete refresh token"
+	opDeleteAll      = "delete all refresh tokens"
+	opTokensFromURL  = "read redirect URL"
+	defaultTimeout   = 10 * time.Second
+	defaultLeeway    = time.Minute
+	defaultCooldown  = time.Minute
+	keySetFetchLimit = 10 * time.Second
+)
+
+// Client talks to JAM on behalf of one app. It is safe for concurrent use;
+// create one per app and share it, so that its key-set cache is shared too.
+type Client struct {
+	appID   string
+	baseURL string // without a trailing slash
+	issuer  string
+	hc      *http.Client
+	api     *jamclient.Client
+	leeway  time.Duration
+	now     func() time.Time
+	keys    *keySet
+}
+
+// An Option configures a Client in New.
+type Option func(*Client) error
+
+// WithBaseURL sets the address of the JAM service; the default is
+// DefaultBaseURL. It must be an absolute http or https URL; a trailing slash
+// is ignored. Point it at a jamtest.Server, or a proxy, in tests.
+func WithBaseURL(rawURL string) Option {
+	return func(c *Client) error {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return fmt.Errorf("jam: base URL: %w", err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("jam: base URL must be an absolute http(s) URL without user info, query or fragment")
+		}
+		c.baseURL = strings.TrimRight(u.String(), "/")
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client for every call to JAM, key-set
+// fetches included. The default is a client with a 10-second timeout; nil
+// means the default.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc != nil {
+			c.hc = hc
+		}
+		return nil
+	}
+}
+
+// WithLeeway sets the clock skew allowed when checking exp, nbf and iat;
+// the default is one minute. It must not be negative.
+func WithLeeway(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 {
+			return errors.New("jam: negative leeway")
+		}
+		c.leeway = d
+		return nil
+	}
+}
+
+// WithClock sets the function that tells the time, for tests; the default,
+// and nil, mean time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) error {
+		if now != nil {
+			c.now = now
+		}
+		return nil
+	}
+}
+
+// WithRefetchCooldown sets how long after refetching the key set for an
+// unknown kid the Client refuses further unknown kids without refetching;
+// the default is one minute. It bounds the requests to JAM a flood of
+// forged tokens can cause. The first fetch does not start a cooldown, so a
+// key rotated right after start-up verifies at once. Zero refetches for
+// every unknown kid, which a production Client MUST NOT do; negative is an
+// error.
+func WithRefetchCooldown(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 {
+			return errors.New("jam: negative refetch cooldown")
+		}
+		c.keys.cooldown = d
+		return nil
+	}
+}
+
+// New returns a Client for the app with the given ID. It does no I/O: the
+// key set is fetched on the first verification.
+func New(appID string, opts ...Option) (*Client, error) {
+	if appID == "" {
+		return nil, errors.New("jam: empty app ID")
+	}
+	c := &Client{
+		appID:   appID,
+		baseURL: DefaultBaseURL,
+		hc:      &http.Client{Timeout: defaultTimeout},
+		leeway:  defaultLeeway,
+		now:     time.Now,
+		keys:    &keySet{cooldown: defaultCooldown},
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	c.issuer = c.baseURL + "/" + appID
+	api, err := jamclient.NewClient(c.baseURL+"/", jamclient.WithHTTPClient(c.hc))
+	if err != nil {
+		return nil, fmt.Errorf("jam: %w", err)
+	}
+	c.api = api
+	c.keys.fetch = c.fetchKeySet
+	c.keys.now = c.now
+	return c, nil
+}
+
+// AppID returns the ID of the app the Client works for.
+func (c *Client) AppID() string { return c.appID }
+
+// Issuer returns the iss claim the app's ID tokens carry: the base URL, a
+// slash and the app ID.
+func (c *Client) Issuer() string { return c.issuer }
+
+// Authenticate asks JAM to email the user a magic link. Following it takes
+// the user to the app's redirect URL, where TokensFromURL reads the tokens.
+// An invalid address matches ErrBadRequest; an unknown app ErrNotFound.
+func (c *Client) Authenticate(ctx context.Context, email string) error {
+	if email == "" {
+		return emptyArgument(opAuthenticate, "email address")
+	}
+	_, err := call(ctx, opAuthenticate, func(ctx context.Context) (*http.Response, error) {
+		return c.api.Authenticate(ctx, c.appID, jamclient.AuthenticateRequest{Email: email})
+	}, email)
+	return err
+}
+
+// VerifyRemote asks JAM whether idToken is valid, and returns its claims
+// when it is. A token JAM refuses matches ErrNotVerified. VerifyToken gives
+// the same answer without a round trip; use VerifyRemote where the key set
+// cannot be fetched, or to double-check.
+func (c *Client) VerifyRemote(ctx context.Context, idToken string) (*Token, error) {
+	tok, err := parseToken(idToken)
+	if err != nil {
+		err.Op = opVerifyRemote
+		return nil, err
+	}
+	_, cerr := call(ctx, opVerifyRemote, func(ctx context.Context) (*http.Response, error) {
+		return c.api.VerifyToken(ctx, c.appID, jamclient.VerifyRequest{IdToken: idToken})
+	}, idToken)
+	if cerr != nil {
+		return nil, cerr
+	}
+	return tok.token(), nil
+}
+
+// Refresh returns a new ID token for a refresh token. An invalid or expired
+// refresh token matches ErrUnauthorized; an app that does not allow refresh
+// ErrBadRequest; an unknown refresh token ErrNotFound.
+func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, error) {
+	if refreshToken == "" {
+		return "", emptyArgument(opRefresh, "refresh token")
+	}
+	body, err := call(ctx, opRefresh, func(ctx context.Context) (*http.Response, error) {
+		return c.api.RefreshToken(ctx, c.appID, jamclient.RefreshRequest{RefreshToken: refreshToken})
+	}, refreshToken)
+	if err != nil {
+		return "", err
+	}
+	var res jamclient.RefreshResult
+	if err := json.Unmarshal(body, &res); err != nil || res.IdToken == "" {
+		return "", &Error{Op: opRefresh, StatusCode: http.StatusOK, Err: errors.New("no idToken in the response"), kinds: []error{ErrUnexpectedStatus}}
+	}
+	return res.IdToken, nil
+}
+
+// DeleteRefreshToken logs the user out on one device by deleting one of
+// their refresh tokens; idToken is the user's current ID token. An invalid
+// ID token matches ErrUnauthorized; an unknown refresh token ErrNotFound.
+func (c *Client) DeleteRefreshToken(ctx context.Context, idToken, refreshToken string) error {
+	// An empty refresh token would turn the path into the one that deletes
+	// every refresh token.
+	if refreshToken == "" {
+		return emptyArgument(opDeleteRefresh, "refresh token")
+	}
+	_, err := call(ctx, opDeleteRefresh, func(ctx context.Context) (*http.Response, error) {
+		return c.api.DeleteRefreshToken(ctx, c.appID, refreshToken, bearer(idToken))
+	}, idToken, refreshToken)
+	return err
+}
+
+// DeleteAllRefreshTokens logs the user out everywhere by deleting all their
+// refresh tokens; idToken is the user's current ID token. An invalid ID
+// token matches ErrUnauthorized.
+func (c *Client) DeleteAllRefreshTokens(ctx context.Context, idToken string) error {
+	_, err := call(ctx, opDeleteAll, func(ctx context.Context) (*http.Response, error) {
+		return c.api.DeleteAllRefreshTokens(ctx, c.appID, bearer(idToken))
+	}, idToken)
+	return err
+}
+
+// bearer sets the Authorization header; the spec's bearerAuth scheme
+// generates nothing that would.
+func bearer(idToken string) jamclient.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+idToken)
+		return nil
+	}
+}
+
+func emptyArgument(op, what string) *Error {
+	return &Error{Op: op, Err: errors.New("empty " + what), kinds: []error{ErrBadRequest}}
+}
+
+// Tokens are the tokens JAM's magic-link redirect carries.
+type Tokens struct {
+	IDToken      string
+	RefreshToken string // empty when the app does not allow refresh
+}
+
+// String prints the tokens redacted, so that they stay out of logs.
+func (t Tokens) String() string {
+	return "{IDToken:REDACTED RefreshToken:" + redacted(t.RefreshToken) + "}"
+}
+
+// LogValue prints the tokens redacted for log/slog.
+func (t Tokens) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id_token", "REDACTED"),
+		slog.String("refresh_token", redacted(t.RefreshToken)),
+	)
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "REDACTED"
+}
+
+// TokensFromURL reads the tokens from the URL JAM redirects the user to
+// after the magic link: the query parameters idToken and, when the app
+// allows refresh, refreshToken. The ID token is not verified here.
+func TokensFromURL(u *url.URL) (Tokens, error) {
+	if u == nil {
+		return Tokens{}, emptyArgument(opTokensFromURL, "URL")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return Tokens{}, &Error{Op: opTokensFromURL, Err: errors.New("query string is not valid"), kinds: []error{ErrBadRequest}}
+	}
+	id, refresh := q["idToken"], q["refreshToken"]
+	switch {
+	case len(id) != 1 || id[0] == "":
+		return Tokens{}, &Error{Op: opTokensFromURL, Err: errors.New("want exactly one non-empty idToken parameter"), kinds: []error{ErrBadRequest}}
+	case len(refresh) > 1:
+		return Tokens{}, &Error{Op: opTokensFromURL, Err: errors.New("more than one refreshToken parameter"), kinds: []error{ErrBadRequest}}
+	}
+	t := Tokens{IDToken: id[0]}
+	if len(refresh) == 1 {
+		t.RefreshToken = refresh[0]
+	}
+	return t, nil
+}

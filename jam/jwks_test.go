@@ -1,0 +1,314 @@
+package jam_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/go-jam/go-jam/jam"
+)
+
+func TestKeyRotation(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	clk := newClock()
+	client := ks.client(t, clk)
+	ctx := context.Background()
+	c := claims(ks.URL, testNow)
+
+	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(key-1) = %v", err)
+	}
+
+	// JAM rotates right after the cache warmed up: the first fetch started
+	// no cooldown, so the new kid is fetched at once.
+	ks.setKeys(t, k2)
+	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, k2.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(key-2 after rotation) = %v", err)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2 (warm-up, one refetch)", n)
+	}
+
+	// The refetch replaced the set: key-1 is gone.
+	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+	assertRefused(t, err, jam.ErrUnknownKey)
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2: an unknown kid inside the cooldown fetches nothing", n)
+	}
+
+	// A flood of unknown kids inside the cooldown costs no request.
+	for i := range 100 {
+		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, fmt.Sprintf("forged-%d", i), c, nil))
+		assertRefused(t, err, jam.ErrUnknownKey)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches after a flood of unknown kids = %d, want 2", n)
+	}
+
+	// After the cooldown, an unknown kid may refetch once more.
+	clk.Advance(time.Minute)
+	k3 := newSigningKey(t, "key-3")
+	ks.setKeys(t, k2, k3)
+	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k3.priv, k3.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(key-3 after the cooldown) = %v", err)
+	}
+	if n := ks.fetches.Load(); n != 3 {
+		t.Errorf("fetches = %d, want 3", n)
+	}
+}
+
+func TestRefetchCooldownOption(t *testing.T) {
+	k1 := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, k1)
+	client := ks.client(t, newClock(), jam.WithRefetchCooldown(time.Hour))
+	ctx := context.Background()
+	c := claims(ks.URL, testNow)
+
+	for i := range 3 {
+		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
+		assertRefused(t, err, jam.ErrUnknownKey)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2 (first use, one unknown kid)", n)
+	}
+}
+
+func TestConcurrentFirstVerifications(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	client := ks.client(t, newClock())
+	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+
+	gate := ks.hold()
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for range 1000 {
+		wg.Go(func() {
+			_, err := client.VerifyToken(context.Background(), token)
+			errs <- err
+		})
+	}
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("VerifyToken() = %v", err)
+		}
+	}
+	if n := ks.fetches.Load(); n != 1 {
+		t.Errorf("1000 concurrent first verifications fetched the key set %d times, want 1", n)
+	}
+}
+
+// TestWaitersHonourOwnContext: a caller that gives up does not cancel the
+// fetch the others wait on.
+func TestWaitersHonourOwnContext(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	client := ks.client(t, newClock())
+	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+	gate := ks.hold()
+
+	impatient, cancel := context.WithCancel(context.Background())
+	first := make(chan error)
+	go func() {
+		_, err := client.VerifyToken(impatient, token)
+		first <- err
+	}()
+	second := make(chan error)
+	go func() {
+		_, err := client.VerifyToken(context.Background(), token)
+		second <- err
+	}()
+	for ks.fetches.Load() == 0 { // wait until the fetch reached the server
+		time.Sleep(time.Millisecond)
+	}
+
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) || !errors.Is(err, jam.ErrKeySetUnavailable) {
+		t.Errorf("VerifyToken(cancelled) = %v, want context.Canceled and ErrKeySetUnavailable", err)
+	}
+	close(gate)
+	if err := <-second; err != nil {
+		t.Errorf("VerifyToken(patient) = %v, want nil", err)
+	}
+	if n := ks.fetches.Load(); n != 1 {
+		t.Errorf("fetches = %d, want 1", n)
+	}
+}
+
+func TestKeySetUnavailable(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	html := []byte("<html><body>502 Bad Gateway</body></html>")
+	tests := []struct {
+		name     string
+		status   int
+		body     []byte
+		notFound bool
+	}{
+		{"500", http.StatusInternalServerError, []byte(`{"message":"boom"}`), false},
+		{"404", http.StatusNotFound, []byte(`{"message":"App not found"}`), true},
+		{"HTML 502", http.StatusBadGateway, html, false},
+		{"HTML 200", http.StatusOK, html, false},
+		{"truncated JSON", http.StatusOK, []byte(`{"keys":[{"kty":"EC",`), false},
+		{"no keys member", http.StatusOK, []byte(`{}`), false},
+		{"keys not an array", http.StatusOK, []byte(`{"keys":{}}`), false},
+		{"body over 1 MiB", http.StatusOK, []byte(`{"keys":[],"pad":"` + strings.Repeat("x", 2<<20) + `"}`), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ks := newKeyServer(t, key)
+			ks.respond(tt.status, tt.body)
+			client := ks.client(t, newClock())
+			token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+
+			_, err := client.VerifyToken(context.Background(), token)
+			assertUnavailable(t, err)
+			if got := errors.Is(err, jam.ErrNotFound); got != tt.notFound {
+				t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", err, got, tt.notFound)
+			}
+			if strings.Contains(err.Error(), "html") || strings.Contains(err.Error(), "xxxx") {
+				t.Errorf("error text %q holds the body", err)
+			}
+
+			_, err = client.JWKS(context.Background())
+			assertUnavailable(t, err)
+		})
+	}
+
+	t.Run("connection refused", func(t *testing.T) {
+		ks := newKeyServer(t, key)
+		client := ks.client(t, newClock())
+		ks.Close()
+		_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil))
+		assertUnavailable(t, err)
+		var e *jam.Error
+		if errors.As(err, &e); e == nil || e.StatusCode != 0 {
+			t.Errorf("VerifyToken() = %#v, want a *jam.Error with StatusCode 0", err)
+		}
+	})
+
+	t.Run("slower than the deadline", func(t *testing.T) {
+		ks := newKeyServer(t, key)
+		gate := ks.hold()
+		defer close(gate)
+		client := ks.client(t, newClock())
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil))
+		assertUnavailable(t, err)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("VerifyToken() = %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("VerifyToken() returned after %v, want about the 50ms deadline", d)
+		}
+	})
+}
+
+func assertUnavailable(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, jam.ErrKeySetUnavailable) {
+		t.Fatalf("VerifyToken() = %v, want ErrKeySetUnavailable", err)
+	}
+	if errors.Is(err, jam.ErrNotVerified) {
+		t.Errorf("VerifyToken() = %v matches ErrNotVerified: an outage must not look like a bad token", err)
+	}
+}
+
+// TestOutageAfterWarmUp: a failed refetch keeps the keys already held.
+func TestOutageAfterWarmUp(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	clk := newClock()
+	client := ks.client(t, clk)
+	ctx := context.Background()
+	c := claims(ks.URL, testNow)
+	token := sign(t, jose.ES512, key.priv, key.kid, c, nil)
+	if _, err := client.VerifyToken(ctx, token); err != nil {
+		t.Fatalf("VerifyToken(warm-up) = %v", err)
+	}
+
+	ks.respond(http.StatusInternalServerError, nil)
+	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, key.priv, "key-new", c, nil))
+	assertUnavailable(t, err)
+	if _, err := client.VerifyToken(ctx, token); err != nil {
+		t.Errorf("VerifyToken(cached key during an outage) = %v, want nil", err)
+	}
+	if _, err := client.JWKS(ctx); !errors.Is(err, jam.ErrKeySetUnavailable) {
+		t.Errorf("JWKS(during an outage) = %v, want ErrKeySetUnavailable", err)
+	}
+	if _, err := client.VerifyToken(ctx, token); err != nil {
+		t.Errorf("VerifyToken(cached key after a failed JWKS) = %v, want nil", err)
+	}
+}
+
+func TestUnusableKeysSkipped(t *testing.T) {
+	good := newSigningKey(t, "good")
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	private := newSigningKey(t, "private")
+	encKey := newSigningKey(t, "enc")
+
+	goodJWK, _ := json.Marshal(good.jwk())
+	keys := []string{
+		mustJSON(t, jose.JSONWebKey{Key: &p256.PublicKey, KeyID: "p256", Use: "sig"}),
+		mustJSON(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, KeyID: "rsa", Use: "sig"}),
+		mustJSON(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "oct"}),
+		mustJSON(t, jose.JSONWebKey{Key: private.priv, KeyID: private.kid}),
+		mustJSON(t, jose.JSONWebKey{Key: &encKey.priv.PublicKey, KeyID: encKey.kid, Use: "enc"}),
+		mustJSON(t, jose.JSONWebKey{Key: &good.priv.PublicKey, KeyID: "wrong-alg", Algorithm: "ES256"}),
+		`{"kty":"EC","crv":"P-521","kid":"off-curve","x":"AQ","y":"AQ"}`,
+		`{"kty":"OKP","crv":"Ed448","kid":"future","x":"AQ"}`,
+		`"not an object"`,
+		string(goodJWK),
+	}
+	ks := newKeyServer(t)
+	ks.respond(http.StatusOK, []byte(`{"keys":[`+strings.Join(keys, ",")+`]}`))
+	client := ks.client(t, newClock())
+	ctx := context.Background()
+
+	set, err := client.JWKS(ctx)
+	if err != nil {
+		t.Fatalf("JWKS() = %v", err)
+	}
+	if len(set.Keys) != 1 || set.Keys[0].KeyID != "good" {
+		t.Errorf("JWKS() keys = %v, want only the good one", set.Keys)
+	}
+
+	c := claims(ks.URL, testNow)
+	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, good.priv, good.kid, c, nil)); err != nil {
+		t.Errorf("VerifyToken(good key) = %v", err)
+	}
+	for _, k := range []signingKey{private, encKey} {
+		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k.priv, k.kid, c, nil))
+		assertRefused(t, err, jam.ErrUnknownKey)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2 (JWKS, one refetch for an unknown kid)", n)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,193 @@
+package jam
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// maxTokenSize bounds the ID tokens VerifyToken and VerifyRemote accept. A
+// JAM ID token is about 600 bytes.
+const maxTokenSize = 8 << 10
+
+// Token is a JAM ID token whose signature and claims were checked.
+type Token struct {
+	Header Header
+	Claims Claims
+}
+
+// Header is the JOSE header of an ID token.
+type Header struct {
+	Algorithm string // always "ES512" in a verified token
+	KeyID     string // the kid of the key that signed the token
+	Type      string // "JWT", when the token says
+}
+
+// Claims are the claims of a JAM ID token.
+type Claims struct {
+	Email     string   // the user's email address
+	Subject   string   // sub; JAM sets it to the email address too
+	Issuer    string   // iss; Client.Issuer()
+	Audience  []string // aud; holds the app ID
+	ID        string   // jti, unique per token
+	TokenUse  string   // token_use; always "id"
+	IssuedAt  time.Time
+	NotBefore time.Time // zero when the token has no nbf
+	Expiry    time.Time
+
+	// Raw is the whole claim set as the token carries it, for claims this
+	// struct does not name.
+	Raw json.RawMessage
+}
+
+// claimSet is the JSON form of the claims.
+type claimSet struct {
+	jwt.Claims
+	Email    string `json:"email"`
+	TokenUse string `json:"token_use"`
+}
+
+// parsedToken is a token whose form was checked but not its signature.
+type parsedToken struct {
+	jws    *jose.JSONWebSignature
+	header Header
+	claims claimSet
+	raw    []byte // the payload
+}
+
+// parseToken checks the form of a token without any key: its size, that it
+// is a compact JWS with one ES512 signature, its header, and the JSON types
+// of its claims. What it refuses needs no network round trip to refuse.
+func parseToken(s string) (*parsedToken, *Error) {
+	if len(s) > maxTokenSize {
+		return nil, notVerified(ErrMalformedToken, errors.New("token over 8 KiB"))
+	}
+	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES512})
+	if err != nil {
+		if _, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
+			return nil, notVerified(ErrAlgorithm, nil)
+		}
+		// go-jose's parse errors may quote header values; say less.
+		return nil, notVerified(ErrMalformedToken, errors.New("not a JWS in compact serialization"))
+	}
+	h := jws.Signatures[0].Header
+	switch {
+	case h.KeyID == "":
+		return nil, notVerified(ErrMalformedToken, errors.New("no kid header"))
+	case h.JSONWebKey != nil:
+		return nil, notVerified(ErrMalformedToken, errors.New("embedded jwk header"))
+	case hasCertificates(h):
+		return nil, notVerified(ErrMalformedToken, errors.New("x5c header"))
+	}
+	for _, name := range []jose.HeaderKey{"jku", "x5u", "x5t", "x5t#S256", "crit"} {
+		if _, ok := h.ExtraHeaders[name]; ok {
+			return nil, notVerified(ErrMalformedToken, errors.New(string(name)+" header"))
+		}
+	}
+	typ, _ := h.ExtraHeaders["typ"].(string)
+
+	p := &parsedToken{
+		jws:    jws,
+		header: Header{Algorithm: h.Algorithm, KeyID: h.KeyID, Type: typ},
+		raw:    jws.UnsafePayloadWithoutVerification(),
+	}
+	if err := json.Unmarshal(p.raw, &p.claims); err != nil {
+		return nil, notVerified(ErrMalformedToken, errors.New("claims are not a JSON object of the expected types"))
+	}
+	if p.claims.Expiry == nil || p.claims.IssuedAt == nil || p.claims.Email == "" {
+		return nil, notVerified(ErrMalformedToken, errors.New("exp, iat or email missing"))
+	}
+	return p, nil
+}
+
+// hasCertificates reports whether the header has an x5c member, which go-jose
+// keeps in an unexported field.
+func hasCertificates(h jose.Header) bool {
+	_, err := h.Certificates(x509.VerifyOptions{})
+	return !errors.Is(err, jose.ErrMissingX5cHeader)
+}
+
+// token returns the Token for p; only call it once p is verified.
+func (p *parsedToken) token() *Token {
+	c := &p.claims
+	t := &Token{
+		Header: p.header,
+		Claims: Claims{
+			Email:    c.Email,
+			Subject:  c.Subject,
+			Issuer:   c.Issuer,
+			Audience: c.Audience,
+			ID:       c.ID,
+			TokenUse: c.TokenUse,
+			IssuedAt: c.IssuedAt.Time(),
+			Expiry:   c.Expiry.Time(),
+			Raw:      json.RawMessage(p.raw),
+		},
+	}
+	if c.NotBefore != nil {
+		t.Claims.NotBefore = c.NotBefore.Time()
+	}
+	return t
+}
+
+// VerifyToken verifies a JAM ID token locally and returns its claims. It
+// accepts a token only if all of these hold:
+//
+//   - it is a compact JWS of at most 8 KiB with one ES512 signature, and its
+//     header names no key but by kid (no jwk, jku, x5u, x5c) and no crit;
+//   - the key in the app's JWK Set with the token's kid, an EC P-521 public
+//     key, verifies the signature;
+//   - iss is Issuer(), aud contains AppID(), token_use is "id";
+//   - exp has not passed, and nbf and iat are not in the future, each give or
+//     take the leeway (WithLeeway);
+//   - email is present.
+//
+// Otherwise the error matches ErrNotVerified and one reason, such as
+// ErrExpired. When the key set cannot be fetched, it matches
+// ErrKeySetUnavailable instead: the token is then neither valid nor invalid.
+//
+// The key set is fetched on the first call and cached. A kid the cache does
+// not hold triggers one refetch, at most once per cooldown
+// (WithRefetchCooldown); callers share a fetch in flight.
+func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error) {
+	p, perr := parseToken(idToken)
+	if perr != nil {
+		return nil, perr
+	}
+	key, err := c.keys.key(ctx, p.header.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.jws.DetachedVerify(p.raw, key); err != nil {
+		return nil, notVerified(ErrSignature, nil)
+	}
+	if err := c.checkClaims(&p.claims); err != nil {
+		return nil, err
+	}
+	return p.token(), nil
+}
+
+// checkClaims checks the claims of a token whose signature is valid.
+func (c *Client) checkClaims(cl *claimSet) *Error {
+	now := c.now()
+	switch {
+	case cl.Issuer != c.issuer:
+		return notVerified(ErrIssuer, nil)
+	case !cl.Audience.Contains(c.appID):
+		return notVerified(ErrAudience, nil)
+	case cl.TokenUse != "id":
+		return notVerified(ErrTokenUse, nil)
+	case now.After(cl.Expiry.Time().Add(c.leeway)):
+		return notVerified(ErrExpired, nil)
+	case cl.NotBefore != nil && now.Add(c.leeway).Before(cl.NotBefore.Time()):
+		return notVerified(ErrNotYetValid, errors.New("nbf is in the future"))
+	case now.Add(c.leeway).Before(cl.IssuedAt.Time()):
+		return notVerified(ErrNotYetValid, errors.New("iat is in the future"))
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package jam_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/go-jam/go-jam/jam"
+)
+
+var reasons = []error{
+	jam.ErrMalformedToken, jam.ErrAlgorithm, jam.ErrUnknownKey, jam.ErrSignature,
+	jam.ErrExpired, jam.ErrNotYetValid, jam.ErrIssuer, jam.ErrAudience, jam.ErrTokenUse,
+}
+
+// assertRefused checks that err refuses a token for exactly the reason want.
+func assertRefused(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, jam.ErrNotVerified) {
+		t.Fatalf("VerifyToken() = %v, want ErrNotVerified", err)
+	}
+	if errors.Is(err, jam.ErrKeySetUnavailable) {
+		t.Errorf("VerifyToken() = %v, matches ErrKeySetUnavailable too", err)
+	}
+	var matched []error
+	for _, r := range reasons {
+		if errors.Is(err, r) {
+			matched = append(matched, r)
+		}
+	}
+	if len(matched) != 1 || matched[0] != want {
+		t.Errorf("VerifyToken() = %v, matches reasons %v, want only %v", err, matched, want)
+	}
+	var e *jam.Error
+	if !errors.As(err, &e) || e.Op != "verify token" || e.StatusCode != 0 {
+		t.Errorf("VerifyToken() = %#v, want a *jam.Error for op verify token with no status", err)
+	}
+	if !strings.HasPrefix(err.Error(), "jam: verify token: ") {
+		t.Errorf("VerifyToken() text = %q, want it to start with %q", err, "jam: verify token: ")
+	}
+}
+
+func TestVerifyToken(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	clk := newClock()
+	client := ks.client(t, clk)
+	ctx := context.Background()
+
+	// with returns valid claims with some changed; a nil value deletes.
+	with := func(changes map[string]any) map[string]any {
+		c := claims(ks.URL, testNow)
+		for k, v := range changes {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	valid := sign(t, jose.ES512, key.priv, key.kid, with(nil), nil)
+
+	t.Run("valid", func(t *testing.T) {
+		tok, err := client.VerifyToken(ctx, valid)
+		if err != nil {
+			t.Fatalf("VerifyToken(valid) = %v", err)
+		}
+		want := jam.Claims{
+			Email: testEmail, Subject: testEmail, Issuer: ks.URL + "/" + testAppID,
+			Audience: []string{testAppID}, ID: "6a22c912-f036-4e42-bf39-477fa3a18f6d", TokenUse: "id",
+			IssuedAt: testNow, NotBefore: testNow, Expiry: testNow.Add(30 * time.Minute),
+		}
+		got := tok.Claims
+		got.Raw = nil
+		if !equalClaims(got, want) {
+			t.Errorf("VerifyToken(valid).Claims = %+v, want %+v", got, want)
+		}
+		if !strings.Contains(string(tok.Claims.Raw), `"token_use":"id"`) {
+			t.Errorf("Claims.Raw = %s, want the claim set", tok.Claims.Raw)
+		}
+		if h := tok.Header; h != (jam.Header{Algorithm: "ES512", KeyID: key.kid, Type: "JWT"}) {
+			t.Errorf("VerifyToken(valid).Header = %+v", h)
+		}
+	})
+
+	other := newSigningKey(t, key.kid)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	parts := strings.Split(valid, ".")
+	enc := base64.RawURLEncoding.EncodeToString
+	leeway := time.Minute
+
+	tests := []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"empty", "", jam.ErrMalformedToken},
+		{"garbage", "not a token", jam.ErrMalformedToken},
+		{"two parts", parts[0] + "." + parts[1], jam.ErrMalformedToken},
+		{"four parts", valid + ".x", jam.ErrMalformedToken},
+		{"over 8 KiB", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"pad": strings.Repeat("x", 8<<10)}), nil), jam.ErrMalformedToken},
+		{"JSON serialization", `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`, jam.ErrMalformedToken},
+		{"padded base64", parts[0] + "==." + parts[1] + "." + parts[2], jam.ErrMalformedToken},
+		{"no kid", sign(t, jose.ES512, key.priv, "", with(nil), nil), jam.ErrMalformedToken},
+		{"embedded jwk", sign(t, jose.ES512, other.priv, key.kid, with(nil), map[jose.HeaderKey]any{"jwk": other.jwk()}), jam.ErrMalformedToken},
+		{"jku", sign(t, jose.ES512, other.priv, key.kid, with(nil), map[jose.HeaderKey]any{"jku": "https://evil.example/jwks.json"}), jam.ErrMalformedToken},
+		{"x5u", sign(t, jose.ES512, other.priv, key.kid, with(nil), map[jose.HeaderKey]any{"x5u": "https://evil.example/cert.pem"}), jam.ErrMalformedToken},
+		{"crit", sign(t, jose.ES512, key.priv, key.kid, with(nil), map[jose.HeaderKey]any{"crit": []string{"exp"}, "exp": 1}), jam.ErrMalformedToken},
+		{"payload not JSON", parts[0] + "." + enc([]byte("hello")) + "." + parts[2], jam.ErrMalformedToken},
+		{"exp a string", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"exp": "tomorrow"}), nil), jam.ErrMalformedToken},
+		{"aud an object", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"aud": map[string]any{"app": testAppID}}), nil), jam.ErrMalformedToken},
+		{"no exp", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"exp": nil}), nil), jam.ErrMalformedToken},
+		{"no iat", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iat": nil}), nil), jam.ErrMalformedToken},
+		{"no email", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"email": nil}), nil), jam.ErrMalformedToken},
+
+		{"alg none", enc([]byte(`{"alg":"none","kid":"key-1"}`)) + "." + parts[1] + ".", jam.ErrAlgorithm},
+		{"HS512 with the public key", sign(t, jose.HS512, []byte(strings.Repeat("k", 64)), key.kid, with(nil), nil), jam.ErrAlgorithm},
+		{"ES256", sign(t, jose.ES256, p256, key.kid, with(nil), nil), jam.ErrAlgorithm},
+
+		{"unknown kid", sign(t, jose.ES512, key.priv, "key-unknown", with(nil), nil), jam.ErrUnknownKey},
+
+		{"other key, same kid", sign(t, jose.ES512, other.priv, key.kid, with(nil), nil), jam.ErrSignature},
+		{"tampered payload", parts[0] + "." + enc([]byte(strings.Replace(string(mustDecode(t, parts[1])), testEmail, "eve@example.com", 1))) + "." + parts[2], jam.ErrSignature},
+		{"signature of wrong length", parts[0] + "." + parts[1] + "." + parts[2][:40], jam.ErrSignature},
+		{"signature all zero", parts[0] + "." + parts[1] + "." + enc(make([]byte, 132)), jam.ErrSignature},
+
+		{"expired past leeway", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"exp": testNow.Add(-leeway - time.Second).Unix()}), nil), jam.ErrExpired},
+		{"nbf in the future", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"nbf": testNow.Add(leeway + time.Second).Unix()}), nil), jam.ErrNotYetValid},
+		{"iat in the future", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iat": testNow.Add(leeway + time.Second).Unix()}), nil), jam.ErrNotYetValid},
+		{"iss with trailing slash", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iss": ks.URL + "/" + testAppID + "/"}), nil), jam.ErrIssuer},
+		{"iss of another app", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iss": ks.URL + "/other-app"}), nil), jam.ErrIssuer},
+		{"iss of another host", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iss": "https://api.justauthenticate.me/" + testAppID}), nil), jam.ErrIssuer},
+		{"aud of another app", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"aud": "other-app"}), nil), jam.ErrAudience},
+		{"token_use refresh", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"token_use": "refresh"}), nil), jam.ErrTokenUse},
+		{"token_use missing", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"token_use": nil}), nil), jam.ErrTokenUse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := client.VerifyToken(ctx, tt.token)
+			if tok != nil {
+				t.Errorf("VerifyToken(%s) = %+v, want nil", tt.name, tok)
+			}
+			assertRefused(t, err, tt.want)
+			if tt.token != "" && strings.Contains(err.Error(), tt.token) {
+				t.Errorf("VerifyToken(%s) error text holds the token", tt.name)
+			}
+		})
+	}
+
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("key set fetched %d times, want 2 (first use, one unknown kid)", n)
+	}
+
+	t.Run("within leeway", func(t *testing.T) {
+		c := with(map[string]any{
+			"exp": testNow.Add(-leeway).Unix(),
+			"nbf": testNow.Add(leeway).Unix(),
+			"iat": testNow.Add(leeway).Unix(),
+		})
+		if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, key.priv, key.kid, c, nil)); err != nil {
+			t.Errorf("VerifyToken(at the leeway's edges) = %v, want nil", err)
+		}
+	})
+
+	t.Run("audience list", func(t *testing.T) {
+		c := with(map[string]any{"aud": []string{"other-app", testAppID}})
+		if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, key.priv, key.kid, c, nil)); err != nil {
+			t.Errorf("VerifyToken(aud list holding the app) = %v, want nil", err)
+		}
+	})
+
+	t.Run("expires as the clock moves", func(t *testing.T) {
+		clk := newClock()
+		client := ks.client(t, clk, jam.WithLeeway(0))
+		if _, err := client.VerifyToken(ctx, valid); err != nil {
+			t.Fatalf("VerifyToken(valid) = %v", err)
+		}
+		clk.Advance(30*time.Minute + time.Second)
+		_, err := client.VerifyToken(ctx, valid)
+		assertRefused(t, err, jam.ErrExpired)
+	})
+
+}
+
+func equalClaims(a, b jam.Claims) bool {
+	return a.Email == b.Email && a.Subject == b.Subject && a.Issuer == b.Issuer &&
+		strings.Join(a.Audience, ",") == strings.Join(b.Audience, ",") && a.ID == b.ID &&
+		a.TokenUse == b.TokenUse && a.IssuedAt.Equal(b.IssuedAt) && a.NotBefore.Equal(b.NotBefore) &&
+		a.Expiry.Equal(b.Expiry)
+}
+
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSampleToken runs the real token JAM's dev environment issued through
+// both verifications: it parses, and is refused for what does not match.
+func TestSampleToken(t *testing.T) {
+	raw, err := os.ReadFile("testdata/jam-sample-token.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := strings.TrimSpace(string(raw))
+	ctx := context.Background()
+
+	// A key under the sample's kid that is not JAM's: the signature fails.
+	impostor := newSigningKey(t, "2eb40104-dc45-4f37-b69c-937b6386b9f6")
+	ks := newKeyServer(t, impostor)
+	_, err = ks.client(t, newClock()).VerifyToken(ctx, sample)
+	assertRefused(t, err, jam.ErrSignature)
+
+	// Without a key of that kid: unknown key.
+	_, err = newKeyServer(t, newSigningKey(t, "k")).client(t, newClock()).VerifyToken(ctx, sample)
+	assertRefused(t, err, jam.ErrUnknownKey)
+
+	// When JAM vouches for it, its claims are read as JAM wrote them.
+	stub := newStubJAM(t)
+	stub.respond(http.StatusOK, "")
+	tok, err := stub.client(t).VerifyRemote(ctx, sample)
+	if err != nil {
+		t.Fatalf("VerifyRemote(sample) = %v", err)
+	}
+	wantHeader := jam.Header{Algorithm: "ES512", KeyID: "2eb40104-dc45-4f37-b69c-937b6386b9f6", Type: "JWT"}
+	wantClaims := jam.Claims{
+		Email: "support@justauthenticate.me", Subject: "support@justauthenticate.me",
+		Issuer:   "https://dev-api.justauthenticate.me/b19a21b4-ad9d-4fd7-88c1-1b68b825c671",
+		Audience: []string{"b19a21b4-ad9d-4fd7-88c1-1b68b825c671"}, ID: "6a22c912-f036-4e42-bf39-477fa3a18f6d",
+		TokenUse: "id", IssuedAt: time.Unix(1583695439, 0), NotBefore: time.Unix(1583695439, 0), Expiry: time.Unix(1583697239, 0),
+	}
+	if tok.Header != wantHeader || !equalClaims(tok.Claims, wantClaims) {
+		t.Errorf("VerifyRemote(sample) = %+v, want %+v %+v", tok, wantHeader, wantClaims)
+	}
+}
