@@ -24,6 +24,7 @@ package jam
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/go-jam/go-jam/generated/jamclient"
 )
@@ -66,6 +69,9 @@ type Client struct {
 	leeway  time.Duration
 	now     func() time.Time
 	keys    *keySet
+	cache   *lru.Cache[[sha256.Size]byte, cacheEntry] // nil when off
+	// cacheSize is the cache's capacity, 0 for no cache.
+	cacheSize int
 }
 
 // An Option configures a Client in New.
@@ -140,11 +146,31 @@ func WithRefetchCooldown(d time.Duration) Option {
 	}
 }
 
+// DefaultCacheSize is how many verified tokens a Client remembers unless
+// WithCacheSize says otherwise. Full, such a cache holds about 12 MiB.
+const DefaultCacheSize = 10_000
+
+// WithCacheSize sets how many verified tokens VerifyToken remembers, the
+// least recently used forgotten first; the default is DefaultCacheSize.
+// Zero turns the cache off: every call then checks the signature. Negative
+// is an error.
+func WithCacheSize(n int) Option {
+	return func(c *Client) error {
+		if n < 0 {
+			return errors.New("jam: negative cache size")
+		}
+		c.cacheSize = n
+		return nil
+	}
+}
+
 // New returns a Client for the app with the given ID. It does no I/O: the
 // key set is fetched on the first verification.
 func New(appID string, opts ...Option) (*Client, error) {
-	if appID == "" {
-		return nil, errors.New("jam: empty app ID")
+	switch appID {
+	case "", ".", "..":
+		// Dot segments would be resolved away in every request's path.
+		return nil, errors.New("jam: app ID must be a non-empty path segment")
 	}
 	c := &Client{
 		appID:   appID,
@@ -153,6 +179,8 @@ func New(appID string, opts ...Option) (*Client, error) {
 		leeway:  defaultLeeway,
 		now:     time.Now,
 		keys:    &keySet{cooldown: defaultCooldown},
+
+		cacheSize: DefaultCacheSize,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -168,6 +196,9 @@ func New(appID string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("jam: %w", err)
 	}
 	c.api = api
+	if c.cacheSize > 0 {
+		c.cache, _ = lru.New[[sha256.Size]byte, cacheEntry](c.cacheSize) // errors only for size <= 0
+	}
 	c.keys.fetch = c.fetchKeySet
 	c.keys.now = c.now
 	return c, nil
@@ -212,9 +243,9 @@ func (c *Client) VerifyRemote(ctx context.Context, idToken string) (*Token, erro
 	return tok.token(), nil
 }
 
-// Refresh returns a new ID token for a refresh token. An invalid or expired
-// refresh token matches ErrUnauthorized; an app that does not allow refresh
-// ErrBadRequest; an unknown refresh token ErrNotFound.
+// Refresh returns a new ID token for a refresh token. An invalid, expired or
+// deleted refresh token matches ErrUnauthorized; an app that does not allow
+// refresh ErrBadRequest; an unknown app ErrNotFound.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, error) {
 	if refreshToken == "" {
 		return "", emptyArgument(opRefresh, "refresh token")
@@ -237,9 +268,13 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, erro
 // ID token matches ErrUnauthorized; an unknown refresh token ErrNotFound.
 func (c *Client) DeleteRefreshToken(ctx context.Context, idToken, refreshToken string) error {
 	// An empty refresh token would turn the path into the one that deletes
-	// every refresh token.
-	if refreshToken == "" {
-		return emptyArgument(opDeleteRefresh, "refresh token")
+	// every refresh token, and a dot segment would be resolved away.
+	switch refreshToken {
+	case "", ".", "..":
+		return &Error{Op: opDeleteRefresh, Err: errors.New("refresh token is not a path segment"), kinds: []error{ErrBadRequest}}
+	}
+	if idToken == "" {
+		return emptyArgument(opDeleteRefresh, "ID token")
 	}
 	_, err := call(ctx, opDeleteRefresh, func(ctx context.Context) (*http.Response, error) {
 		return c.api.DeleteRefreshToken(ctx, c.appID, refreshToken, bearer(idToken))
@@ -251,6 +286,9 @@ func (c *Client) DeleteRefreshToken(ctx context.Context, idToken, refreshToken s
 // refresh tokens; idToken is the user's current ID token. An invalid ID
 // token matches ErrUnauthorized.
 func (c *Client) DeleteAllRefreshTokens(ctx context.Context, idToken string) error {
+	if idToken == "" {
+		return emptyArgument(opDeleteAll, "ID token")
+	}
 	_, err := call(ctx, opDeleteAll, func(ctx context.Context) (*http.Response, error) {
 		return c.api.DeleteAllRefreshTokens(ctx, c.appID, bearer(idToken))
 	}, idToken)

@@ -320,9 +320,13 @@ func TestEmptyArguments(t *testing.T) {
 	stub.respond(http.StatusOK, "")
 
 	calls := map[string]func() error{
-		"Authenticate":       func() error { return client.Authenticate(ctx, "") },
-		"Refresh":            func() error { _, err := client.Refresh(ctx, ""); return err },
-		"DeleteRefreshToken": func() error { return client.DeleteRefreshToken(ctx, "id", "") },
+		"Authenticate":                  func() error { return client.Authenticate(ctx, "") },
+		"Refresh":                       func() error { _, err := client.Refresh(ctx, ""); return err },
+		"DeleteRefreshToken":            func() error { return client.DeleteRefreshToken(ctx, "id", "") },
+		"DeleteRefreshToken(.)":         func() error { return client.DeleteRefreshToken(ctx, "id", ".") },
+		"DeleteRefreshToken(..)":        func() error { return client.DeleteRefreshToken(ctx, "id", "..") },
+		"DeleteRefreshToken(no ID)":     func() error { return client.DeleteRefreshToken(ctx, "", "rt") },
+		"DeleteAllRefreshTokens(no ID)": func() error { return client.DeleteAllRefreshTokens(ctx, "") },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, jam.ErrBadRequest) {
@@ -419,6 +423,7 @@ func TestNew(t *testing.T) {
 		{"app ID not a UUID", "my-app", nil, false, "https://api.justauthenticate.me/my-app"},
 		{"nil options", testAppID, []jam.Option{nil, jam.WithHTTPClient(nil), jam.WithClock(nil)}, false, "https://api.justauthenticate.me/" + testAppID},
 		{"empty app ID", "", nil, true, ""},
+		{"app ID a dot segment", "..", nil, true, ""},
 		{"relative base URL", testAppID, []jam.Option{jam.WithBaseURL("/jam")}, true, ""},
 		{"base URL not http", testAppID, []jam.Option{jam.WithBaseURL("ftp://jam.example")}, true, ""},
 		{"base URL with query", testAppID, []jam.Option{jam.WithBaseURL("https://jam.example/?x=1")}, true, ""},

@@ -26,7 +26,13 @@ type keySet struct {
 	mu          sync.RWMutex
 	keys        map[string]*ecdsa.PublicKey // nil until a fetch succeeded
 	lastRefetch time.Time                   // when an unknown kid last caused a fetch
+	lastErr     error                       // of the last failed fetch, at failedAt
+	failedAt    time.Time
 }
+
+// failureBackoff is how long after a failed fetch a Client with no keys
+// yet refuses to fetch again, returning that failure instead.
+const failureBackoff = time.Second
 
 // key returns the public key with the given kid.
 func (s *keySet) key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
@@ -67,11 +73,17 @@ func (s *keySet) update(ctx context.Context, kid string) error {
 	_, known := s.keys[kid]
 	warm := s.keys != nil
 	now := s.now()
-	if known || (warm && !s.lastRefetch.IsZero() && now.Sub(s.lastRefetch) < s.cooldown) {
+	switch {
+	case known || (warm && !s.lastRefetch.IsZero() && now.Sub(s.lastRefetch) < s.cooldown):
 		s.mu.Unlock()
 		return nil
-	}
-	if warm {
+	case !warm && s.lastErr != nil && now.Sub(s.failedAt) < failureBackoff:
+		// Cold and JAM just failed: answer as it did rather than ask
+		// again for every request of an outage.
+		err := s.lastErr
+		s.mu.Unlock()
+		return err
+	case warm:
 		s.lastRefetch = now
 	}
 	s.mu.Unlock()
@@ -80,6 +92,11 @@ func (s *keySet) update(ctx context.Context, kid string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keySetFetchLimit)
 	defer cancel()
 	_, err := s.refresh(ctx)
+	if err != nil {
+		s.mu.Lock()
+		s.lastErr, s.failedAt = err, now
+		s.mu.Unlock()
+	}
 	return err
 }
 
@@ -90,18 +107,35 @@ func (s *keySet) refresh(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		return nil, err
 	}
 	keys := make(map[string]*ecdsa.PublicKey, len(set.Keys))
-	for _, k := range set.Keys {
-		keys[k.KeyID] = k.Key.(*ecdsa.PublicKey)
-	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range set.Keys {
+		pub := k.Key.(*ecdsa.PublicKey)
+		// Keep the pointer of a key held already, so that the tokens it
+		// verified stay in the token cache.
+		if old, ok := s.keys[k.KeyID]; ok && old.Equal(pub) {
+			pub = old
+		}
+		keys[k.KeyID] = pub
+	}
 	s.keys = keys
-	s.mu.Unlock()
 	return set, nil
+}
+
+// has reports whether key is still the set's key for kid.
+func (s *keySet) has(kid string, key *ecdsa.PublicKey) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keys[kid] == key
 }
 
 // JWKS fetches the app's JWK Set now, replaces the cached keys with it and
 // returns the keys VerifyToken can use: EC P-521 public keys for signing
 // with a kid. Keys of other types, or that hold private parts, are left out.
+//
+// A key JAM retires keeps verifying tokens until the set is fetched again,
+// which VerifyToken does only for a kid it does not know; call JWKS to
+// make a retirement take effect at once.
 func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	return c.keys.refresh(ctx)
 }

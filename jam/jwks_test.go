@@ -231,6 +231,35 @@ func assertUnavailable(t *testing.T, err error) {
 	}
 }
 
+// TestColdOutageBackoff: with no keys yet, one failed fetch answers for
+// the requests of the next second instead of each asking JAM again.
+func TestColdOutageBackoff(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	ks.respond(http.StatusServiceUnavailable, nil)
+	clk := newClock()
+	client := ks.client(t, clk)
+	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+	ctx := context.Background()
+
+	for range 5 {
+		_, err := client.VerifyToken(ctx, token)
+		assertUnavailable(t, err)
+	}
+	if n := ks.fetches.Load(); n != 1 {
+		t.Errorf("fetches during a cold outage = %d, want 1", n)
+	}
+
+	ks.setKeys(t, key)
+	clk.Advance(time.Second)
+	if _, err := client.VerifyToken(ctx, token); err != nil {
+		t.Errorf("VerifyToken(after the backoff, JAM back) = %v, want nil", err)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2", n)
+	}
+}
+
 // TestOutageAfterWarmUp: a failed refetch keeps the keys already held.
 func TestOutageAfterWarmUp(t *testing.T) {
 	key := newSigningKey(t, "key-1")

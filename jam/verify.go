@@ -2,9 +2,12 @@ package jam
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -14,6 +17,8 @@ import (
 // maxTokenSize bounds the ID tokens VerifyToken and VerifyRemote accept. A
 // JAM ID token is about 600 bytes.
 const maxTokenSize = 8 << 10
+
+var errTooLarge = errors.New("token over 8 KiB")
 
 // Token is a JAM ID token whose signature and claims were checked.
 type Token struct {
@@ -65,7 +70,7 @@ type parsedToken struct {
 // of its claims. What it refuses needs no network round trip to refuse.
 func parseToken(s string) (*parsedToken, *Error) {
 	if len(s) > maxTokenSize {
-		return nil, notVerified(ErrMalformedToken, errors.New("token over 8 KiB"))
+		return nil, notVerified(ErrMalformedToken, errTooLarge)
 	}
 	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES512})
 	if err != nil {
@@ -154,7 +159,31 @@ func (p *parsedToken) token() *Token {
 // The key set is fetched on the first call and cached. A kid the cache does
 // not hold triggers one refetch, at most once per cooldown
 // (WithRefetchCooldown); callers share a fetch in flight.
+//
+// Tokens that verified are remembered (WithCacheSize), so verifying the
+// same token again costs a hash and a lookup instead of a signature check;
+// their times are still checked against the clock on every call, and they
+// are forgotten when their key leaves the key set.
 func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error) {
+	if len(idToken) > maxTokenSize {
+		return nil, notVerified(ErrMalformedToken, errTooLarge)
+	}
+	var sum [sha256.Size]byte
+	if c.cache != nil {
+		sum = sha256.Sum256([]byte(idToken))
+		if e, ok := c.cache.Get(sum); ok {
+			if c.keys.has(e.token.Header.KeyID, e.key) {
+				if err := c.checkTimes(&e.token.Claims); err != nil {
+					c.cache.Remove(sum)
+					return nil, err
+				}
+				t := *e.token
+				return &t, nil
+			}
+			c.cache.Remove(sum)
+		}
+	}
+
 	p, perr := parseToken(idToken)
 	if perr != nil {
 		return nil, perr
@@ -166,27 +195,45 @@ func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error
 	if err := p.jws.DetachedVerify(p.raw, key); err != nil {
 		return nil, notVerified(ErrSignature, nil)
 	}
-	if err := c.checkClaims(&p.claims); err != nil {
+	tok := p.token()
+	if err := c.checkClaims(&tok.Claims); err != nil {
 		return nil, err
 	}
-	return p.token(), nil
+	if c.cache != nil {
+		c.cache.Add(sum, cacheEntry{token: tok, key: key})
+	}
+	t := *tok
+	return &t, nil
+}
+
+// cacheEntry is a verified token and the key that verified it.
+type cacheEntry struct {
+	token *Token
+	key   *ecdsa.PublicKey
 }
 
 // checkClaims checks the claims of a token whose signature is valid.
-func (c *Client) checkClaims(cl *claimSet) *Error {
-	now := c.now()
+func (c *Client) checkClaims(cl *Claims) *Error {
 	switch {
 	case cl.Issuer != c.issuer:
 		return notVerified(ErrIssuer, nil)
-	case !cl.Audience.Contains(c.appID):
+	case !slices.Contains(cl.Audience, c.appID):
 		return notVerified(ErrAudience, nil)
 	case cl.TokenUse != "id":
 		return notVerified(ErrTokenUse, nil)
-	case now.After(cl.Expiry.Time().Add(c.leeway)):
+	}
+	return c.checkTimes(cl)
+}
+
+// checkTimes checks exp, nbf and iat against the clock, with the leeway.
+func (c *Client) checkTimes(cl *Claims) *Error {
+	now := c.now()
+	switch {
+	case now.After(cl.Expiry.Add(c.leeway)):
 		return notVerified(ErrExpired, nil)
-	case cl.NotBefore != nil && now.Add(c.leeway).Before(cl.NotBefore.Time()):
+	case now.Add(c.leeway).Before(cl.NotBefore):
 		return notVerified(ErrNotYetValid, errors.New("nbf is in the future"))
-	case now.Add(c.leeway).Before(cl.IssuedAt.Time()):
+	case now.Add(c.leeway).Before(cl.IssuedAt):
 		return notVerified(ErrNotYetValid, errors.New("iat is in the future"))
 	}
 	return nil

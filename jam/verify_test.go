@@ -200,7 +200,7 @@ func equalClaims(a, b jam.Claims) bool {
 		a.Expiry.Equal(b.Expiry)
 }
 
-func mustDecode(t *testing.T, s string) []byte {
+func mustDecode(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {

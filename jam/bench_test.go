@@ -1,0 +1,161 @@
+package jam_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha512"
+	"fmt"
+	"math/big"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/go-jam/go-jam/jam"
+)
+
+// BenchmarkVerifyToken compares, on one token in one run, the bare P-521
+// signature check (the floor), VerifyToken with the cache off (cold), and
+// a cache hit (warm). BENCHMARKS.md records the ratios.
+func BenchmarkVerifyToken(b *testing.B) {
+	key := newSigningKey(b, "key-1")
+	ks := newKeyServer(b, key)
+	token := sign(b, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+	ctx := context.Background()
+
+	b.Run("floor", func(b *testing.B) {
+		i := strings.LastIndexByte(token, '.')
+		sig := mustDecode(b, token[i+1:])
+		r, s := new(big.Int).SetBytes(sig[:66]), new(big.Int).SetBytes(sig[66:])
+		input := []byte(token[:i])
+		b.ReportAllocs()
+		for b.Loop() {
+			h := sha512.Sum512(input)
+			if !ecdsa.Verify(&key.priv.PublicKey, h[:], r, s) {
+				b.Fatal("signature does not verify")
+			}
+		}
+	})
+	for _, bc := range []struct {
+		name string
+		size int
+	}{{"cold", 0}, {"warm", jam.DefaultCacheSize}} {
+		b.Run(bc.name, func(b *testing.B) {
+			client := ks.client(b, newClock(), jam.WithCacheSize(bc.size))
+			if _, err := client.VerifyToken(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := client.VerifyToken(ctx, token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// discard is the cheapest ResponseWriter, so that the middleware benchmark
+// measures the middleware.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// BenchmarkMiddleware measures a request through Middleware on a cache hit
+// against the bare handler: the difference is the middleware's overhead.
+func BenchmarkMiddleware(b *testing.B) {
+	key := newSigningKey(b, "key-1")
+	ks := newKeyServer(b, key)
+	client := ks.client(b, newClock())
+	token := sign(b, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", handler}, {"hit", client.Middleware()(handler)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r, err := http.NewRequest("GET", "http://api.example/me", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.Header.Set("Authorization", "Bearer "+token)
+			w := &discard{h: http.Header{}}
+			bc.h.ServeHTTP(w, r) // warm the cache
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// BenchmarkCacheMemory fills a cache of DefaultCacheSize with distinct
+// tokens and reports the heap it holds. With -short it fills 500 entries
+// and reports the same per-entry figure, so CI runs it in a second.
+func BenchmarkCacheMemory(b *testing.B) {
+	n := jam.DefaultCacheSize
+	if testing.Short() {
+		n = 500
+	}
+	key := newSigningKey(b, "key-1")
+	ks := newKeyServer(b, key)
+	tokens := make([]string, n)
+	var wg sync.WaitGroup
+	for w := range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := w; i < n; i += runtime.GOMAXPROCS(0) {
+				c := claims(ks.URL, testNow)
+				c["jti"] = fmt.Sprintf("%08d-f036-4e42-bf39-477fa3a18f6d", i)
+				tokens[i] = sign(b, jose.ES512, key.priv, key.kid, c, nil)
+			}
+		})
+	}
+	wg.Wait()
+
+	for b.Loop() {
+		b.StopTimer()
+		client := ks.client(b, newClock())
+		if _, err := client.JWKS(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		before := heapInUse()
+		b.StartTimer()
+		var vg sync.WaitGroup
+		for w := range runtime.GOMAXPROCS(0) {
+			vg.Go(func() {
+				for i := w; i < n; i += runtime.GOMAXPROCS(0) {
+					if _, err := client.VerifyToken(context.Background(), tokens[i]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		vg.Wait()
+		b.StopTimer()
+		held := heapInUse() - before
+		if got := jam.CacheLen(client); got != n {
+			b.Fatalf("CacheLen() = %d, want %d", got, n)
+		}
+		b.ReportMetric(float64(held)/float64(n), "B/entry")
+		b.ReportMetric(float64(held)/float64(n)*float64(jam.DefaultCacheSize)/(1<<20), "MiB/full-default-cache")
+		runtime.KeepAlive(client)
+		b.StartTimer()
+	}
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
