@@ -1,0 +1,154 @@
+// Command jam is a command-line client for Just Authenticate Me (JAM), and
+// a JAM server for local development and demonstrations.
+//
+// Usage:
+//
+//	jam demo                      run a whole login against an in-process JAM
+//	jam serve [flags]             run a JAM server for local development
+//	jam authenticate EMAIL        email a magic link
+//	jam verify [--remote] TOKEN   verify an ID token, print its claims as JSON
+//	jam refresh TOKEN             print a new ID token for a refresh token
+//	jam logout --id-token T (--refresh-token R | --all)
+//	jam jwks                      print the app's JWK Set
+//
+// The client commands take --app and --base-url, which default to the
+// environment variables JAM_APP_ID and JAM_BASE_URL, and the base URL to
+// the JAM service. A TOKEN of "-" is read from standard input, to keep it
+// out of the shell's history.
+//
+// Results go to standard output, diagnostics to standard error. The exit
+// status is 0 on success, 1 on failure and 2 on a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/go-jam/go-jam/jam"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: jam COMMAND [flags] [arguments]
+
+Commands:
+  demo          run a whole login against an in-process JAM server
+  serve         run a JAM server for local development
+  authenticate  email a magic link: jam authenticate EMAIL
+  verify        verify an ID token and print its claims: jam verify [--remote] TOKEN
+  refresh       print a new ID token: jam refresh TOKEN
+  logout        delete refresh tokens: jam logout --id-token T (--refresh-token R | --all)
+  jwks          print the app's JWK Set
+  help          print this help
+
+The client commands take --app and --base-url, defaulting to $JAM_APP_ID
+and $JAM_BASE_URL (else ` + jam.DefaultBaseURL + `).
+A TOKEN of "-" is read from standard input.
+Run "jam COMMAND -h" for the flags of a command.
+`
+
+// A command is one subcommand: it defines its flags on fs, parses args
+// with them and does its work.
+type command func(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
+
+type stdio struct {
+	in          io.Reader
+	out, errOut io.Writer
+}
+
+var commands = map[string]command{
+	"demo":         demo,
+	"serve":        serve,
+	"authenticate": authenticate,
+	"verify":       verify,
+	"refresh":      refresh,
+	"logout":       logout,
+	"jwks":         jwks,
+}
+
+// run is the whole program but for the process: it returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "jam: unknown command %q\n\n%s", name, usage)
+		return 2
+	}
+
+	fs := flag.NewFlagSet("jam "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	err := cmd(ctx, fs, args[1:], &stdio{in: stdin, out: stdout, errOut: stderr})
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		if ue.msg != "" { // else flag has printed the problem and the usage
+			fmt.Fprintf(stderr, "jam %s: %s\n", name, ue.msg)
+			fs.Usage()
+		}
+		return 2
+	default:
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "jam") {
+			msg = "jam: " + msg
+		}
+		fmt.Fprintln(stderr, msg)
+		return 1
+	}
+}
+
+// usageError is a mistake in how jam was called: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+// parse parses the flags of a command, which takes minArgs to maxArgs
+// arguments after them.
+func parse(fs *flag.FlagSet, args []string, synopsis string, minArgs, maxArgs int) error {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{} // flag printed it
+	}
+	switch n := fs.NArg(); {
+	case n < minArgs:
+		return usagef("missing argument")
+	case n > maxArgs:
+		// Not quoted: a stray argument may be a token.
+		return usagef("too many arguments")
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-jam/go-jam/jam/jamtest"
+)
+
+// serve runs a JAM server for local development until ctx is done, and
+// prints its address, its app ID and every magic link it "emails".
+func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error {
+	addr := fs.String("addr", "127.0.0.1:8787", "TCP address to listen on")
+	app := fs.String("app", "", "app ID (default: the state file's, else a random UUID)")
+	redirect := fs.String("redirect-url", jamtest.DefaultRedirectURL, "where a followed magic link sends the browser, with the tokens")
+	noRefresh := fs.Bool("no-refresh", false, "run an app that does not allow refresh")
+	ttl := fs.Duration("token-ttl", jamtest.DefaultTokenTTL, "lifetime of ID tokens")
+	state := fs.String("state", "", "keep the app ID, signing key and refresh tokens in this file across restarts")
+	if err := parse(fs, args, "jam serve [flags]", 0, 0); err != nil {
+		return err
+	}
+	if *ttl < time.Second {
+		return usagef("--token-ttl must be at least 1s")
+	}
+
+	// Magic links are printed from request handlers, concurrently.
+	out := &lockedWriter{w: s.out}
+	opts := []jamtest.Option{
+		jamtest.WithAddr(*addr),
+		jamtest.WithRedirectURL(*redirect),
+		jamtest.WithTokenTTL(*ttl),
+		jamtest.WithLogger(slog.New(slog.NewTextHandler(s.errOut, nil))),
+		jamtest.WithMailer(func(email, link string) {
+			fmt.Fprintf(out, "magic link for %s: %s\n", email, link)
+		}),
+	}
+	if *app != "" {
+		opts = append(opts, jamtest.WithAppID(*app))
+	}
+	if *noRefresh {
+		opts = append(opts, jamtest.WithRefreshDisabled())
+	}
+	if *state != "" {
+		opts = append(opts, jamtest.WithStateFile(*state))
+	}
+	srv, err := jamtest.Start(opts...)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	refreshMode := "allowed"
+	if *noRefresh {
+		refreshMode = "disabled"
+	}
+	fmt.Fprintf(out, "jam serve: a JAM server for local development; stop it with Ctrl-C\n"+
+		"base URL:     %s\n"+
+		"app ID:       %s\n"+
+		"redirect URL: %s\n"+
+		"refresh:      %s\n"+
+		"token TTL:    %v\n"+
+		"to use it:    export JAM_BASE_URL=%s JAM_APP_ID=%s\n",
+		srv.URL, srv.AppID, *redirect, refreshMode, *ttl, srv.URL, srv.AppID)
+
+	<-ctx.Done()
+	srv.Close()
+	fmt.Fprintln(s.errOut, "jam serve: stopped")
+	return nil
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
