@@ -147,7 +147,8 @@ func WithRefetchCooldown(d time.Duration) Option {
 }
 
 // DefaultCacheSize is how many verified tokens a Client remembers unless
-// WithCacheSize says otherwise. Full, such a cache holds about 12 MiB.
+// WithCacheSize says otherwise. Full, such a cache holds about 10 MiB
+// (BENCHMARKS.md).
 const DefaultCacheSize = 10_000
 
 // WithCacheSize sets how many verified tokens VerifyToken remembers, the
