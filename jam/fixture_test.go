@@ -14,8 +14,41 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	gojam "github.com/go-jam/go-jam"
+	"github.com/go-jam/go-jam/internal/contract"
 	"github.com/go-jam/go-jam/jam"
 )
+
+var loadSpec = sync.OnceValues(func() (*contract.Spec, error) { return contract.Load(gojam.OpenAPI) })
+
+// contractClient returns an HTTP client that checks every request it sends
+// and every response it gets against openapi.yaml, and fails t for each
+// violation. Responses marked with contract.FaultHeader are off-contract on
+// purpose and pass unchecked.
+func contractClient(t testing.TB) *http.Client {
+	t.Helper()
+	spec, err := loadSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var violations []error
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, err := range violations {
+			t.Errorf("openapi.yaml violated: %v", err)
+		}
+	})
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &contract.Transport{Spec: spec, Report: func(err error) {
+			mu.Lock()
+			violations = append(violations, err)
+			mu.Unlock()
+		}},
+	}
+}
 
 const (
 	testAppID = "b19a21b4-ad9d-4fd7-88c1-1b68b825c671"
@@ -119,6 +152,7 @@ type keyServer struct {
 	mu     sync.Mutex
 	status int
 	body   []byte
+	fault  bool          // the answer is off-contract on purpose
 	gate   chan struct{} // when non-nil, fetches wait for it to close
 }
 
@@ -130,7 +164,7 @@ func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
 	mux.HandleFunc("GET /"+testAppID+"/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		ks.fetches.Add(1)
 		ks.mu.Lock()
-		status, body, gate := ks.status, ks.body, ks.gate
+		status, body, fault, gate := ks.status, ks.body, ks.fault, ks.gate
 		ks.mu.Unlock()
 		if gate != nil {
 			select {
@@ -140,6 +174,9 @@ func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if fault {
+			w.Header().Set(contract.FaultHeader, "getJWKS")
+		}
 		w.WriteHeader(status)
 		w.Write(body)
 	})
@@ -158,12 +195,15 @@ func (ks *keyServer) setKeys(t testing.TB, keys ...signingKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks.respond(http.StatusOK, body)
+	ks.mu.Lock()
+	ks.status, ks.body, ks.fault = http.StatusOK, body, false
+	ks.mu.Unlock()
 }
 
+// respond makes the key server answer anything, off-contract.
 func (ks *keyServer) respond(status int, body []byte) {
 	ks.mu.Lock()
-	ks.status, ks.body = status, body
+	ks.status, ks.body, ks.fault = status, body, true
 	ks.mu.Unlock()
 }
 
@@ -177,7 +217,7 @@ func (ks *keyServer) hold() chan struct{} {
 // client returns a jam client for testAppID at the key server, on clk.
 func (ks *keyServer) client(t testing.TB, clk *clock, opts ...jam.Option) *jam.Client {
 	t.Helper()
-	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now)}, opts...)
+	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now), jam.WithHTTPClient(contractClient(t))}, opts...)
 	c, err := jam.New(testAppID, opts...)
 	if err != nil {
 		t.Fatalf("New(%q) = %v", testAppID, err)

@@ -16,6 +16,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/go-jam/go-jam/internal/contract"
 	"github.com/go-jam/go-jam/jam"
 )
 
@@ -31,6 +32,7 @@ type stubJAM struct {
 	mu       sync.Mutex
 	status   int
 	body     string
+	fault    bool // the answer is off-contract on purpose
 	requests []recorded
 }
 
@@ -41,8 +43,11 @@ func newStubJAM(t *testing.T) *stubJAM {
 		body, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		s.requests = append(s.requests, recorded{r.Method, r.URL.Path, r.URL.EscapedPath(), r.Header.Get("Authorization"), r.Header.Get("Content-Type"), string(body)})
-		status, resp := s.status, s.body
+		status, resp, fault := s.status, s.body, s.fault
 		s.mu.Unlock()
+		if fault {
+			w.Header().Set(contract.FaultHeader, "stub")
+		}
 		if strings.HasPrefix(resp, "<") {
 			w.Header().Set("Content-Type", "text/html")
 		} else if resp != "" {
@@ -55,9 +60,17 @@ func newStubJAM(t *testing.T) *stubJAM {
 	return s
 }
 
+// respond makes the stub answer every request with status and body, which
+// may be off-contract.
 func (s *stubJAM) respond(status int, body string) {
+	s.respondAs(status, body, true)
+}
+
+// respondAs is respond, saying whether the answer is off-contract (fault)
+// or must keep to openapi.yaml.
+func (s *stubJAM) respondAs(status int, body string, fault bool) {
 	s.mu.Lock()
-	s.status, s.body, s.requests = status, body, nil
+	s.status, s.body, s.fault, s.requests = status, body, fault, nil
 	s.mu.Unlock()
 }
 
@@ -73,7 +86,7 @@ func (s *stubJAM) last(t *testing.T) recorded {
 
 func (s *stubJAM) client(t *testing.T, opts ...jam.Option) *jam.Client {
 	t.Helper()
-	c, err := jam.New(testAppID, append([]jam.Option{jam.WithBaseURL(s.URL + "/")}, opts...)...)
+	c, err := jam.New(testAppID, append([]jam.Option{jam.WithBaseURL(s.URL + "/"), jam.WithHTTPClient(contractClient(t))}, opts...)...)
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
@@ -160,7 +173,7 @@ func TestRequests(t *testing.T) {
 	client := stub.client(t)
 	for _, op := range operations(idTokenFor(t)) {
 		t.Run(op.name, func(t *testing.T) {
-			stub.respond(http.StatusOK, `{"idToken":"x","keys":[]}`)
+			stub.respond(http.StatusOK, `{"idToken":"x","keys":[`+mustJSON(t, newSigningKey(t, "k").jwk())+`]}`)
 			if err := op.call(context.Background(), client); err != nil {
 				t.Fatalf("%s() = %v, want nil", op.name, err)
 			}
@@ -186,26 +199,28 @@ func TestResponses(t *testing.T) {
 		name    string
 		status  int
 		body    string
-		want    func(op operation) error // nil: no sentinel but always
+		fault   bool // off-contract on purpose
+		want    func(op operation) error
 		message string
 	}{
-		{"400", 400, `{"message":"Invalid email"}`, func(operation) error { return jam.ErrBadRequest }, "Invalid email"},
-		{"400 empty body", 400, ``, func(operation) error { return jam.ErrBadRequest }, ""},
-		{"401", 401, `{"message":"ID token is invalid"}`, func(op operation) error { return op.on401 }, "ID token is invalid"},
-		{"401 no body", 401, ``, func(op operation) error { return op.on401 }, ""},
-		{"404", 404, `{"message":"App not found"}`, func(operation) error { return jam.ErrNotFound }, "App not found"},
-		{"404 truncated JSON", 404, `{"message":"App not fo`, func(operation) error { return jam.ErrNotFound }, ""},
-		{"500", 500, `{"message":"Internal Server Error"}`, func(operation) error { return jam.ErrUnexpectedStatus }, "Internal Server Error"},
-		{"HTML 502", 502, `<html><body><h1>502 Bad Gateway</h1></body></html>`, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
-		{"message not a string", 400, `{"message":{"text":"x"}}`, func(operation) error { return jam.ErrBadRequest }, ""},
-		{"message echoing secrets", 400, `{"message":"bad ` + testEmail + ` or eve@example.org or ` + idToken + `"}`, func(operation) error { return jam.ErrBadRequest }, "bad REDACTED or REDACTED or REDACTED"},
-		{"message with control characters", 400, `{"message":"line\nbreak\u001b[31m"}`, func(operation) error { return jam.ErrBadRequest }, "line break [31m"},
-		{"body over 1 MiB", 500, `{"message":"` + strings.Repeat("x", 1<<20) + `"}`, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
+		{"400", 400, `{"message":"Invalid email"}`, false, func(operation) error { return jam.ErrBadRequest }, "Invalid email"},
+		{"400 empty body", 400, ``, true, func(operation) error { return jam.ErrBadRequest }, ""},
+		{"401", 401, `{"message":"ID token is invalid"}`, false, func(op operation) error { return op.on401 }, "ID token is invalid"},
+		{"401 no body", 401, ``, true, func(op operation) error { return op.on401 }, ""},
+		{"404", 404, `{"message":"App not found"}`, false, func(operation) error { return jam.ErrNotFound }, "App not found"},
+		{"404 truncated JSON", 404, `{"message":"App not fo`, true, func(operation) error { return jam.ErrNotFound }, ""},
+		{"500", 500, `{"message":"Internal Server Error"}`, false, func(operation) error { return jam.ErrUnexpectedStatus }, "Internal Server Error"},
+		{"HTML 502", 502, `<html><body><h1>502 Bad Gateway</h1></body></html>`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
+		{"message not a string", 400, `{"message":{"text":"x"}}`, true, func(operation) error { return jam.ErrBadRequest }, ""},
+		{"message echoing secrets", 400, `{"message":"bad ` + testEmail + ` or eve@example.org or ` + idToken + `"}`, false, func(operation) error { return jam.ErrBadRequest }, "bad REDACTED or REDACTED or REDACTED"},
+		{"message with control characters", 400, `{"message":"line\nbreak\u001b[31m"}`, false, func(operation) error { return jam.ErrBadRequest }, "line break [31m"},
+		{"body over 1 MiB", 500, `{"message":"` + strings.Repeat("x", 1<<20) + `"}`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
+		{"body of 10 MiB", 200, `{"idToken":"` + strings.Repeat("x", 10<<20) + `"}`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
 	}
 	for _, op := range operations(idToken) {
 		for _, st := range statuses {
 			t.Run(op.name+"/"+st.name, func(t *testing.T) {
-				stub.respond(st.status, st.body)
+				stub.respondAs(st.status, st.body, st.fault)
 				err := op.call(context.Background(), client)
 				want := st.want(op)
 				if !errors.Is(err, want) {

@@ -168,6 +168,11 @@ func (c *Client) fetchKeySet(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		}
 		set.Keys = append(set.Keys, k)
 	}
+	if len(set.Keys) == 0 {
+		// A set no token can verify against is a broken deployment, not a
+		// reason to refuse every user: keep the keys held, answer 503.
+		return nil, &Error{Op: opFetchKeySet, StatusCode: http.StatusOK, Err: errors.New("no usable key in the JWK Set"), kinds: []error{ErrKeySetUnavailable, ErrUnexpectedStatus}}
+	}
 	return set, nil
 }
 

@@ -72,6 +72,11 @@ func parseToken(s string) (*parsedToken, *Error) {
 	if len(s) > maxTokenSize {
 		return nil, notVerified(ErrMalformedToken, errTooLarge)
 	}
+	if !compactForm(s) {
+		// base64 decoders skip newlines and go-jose re-encodes what it
+		// decoded, so without this a token with a newline added verified.
+		return nil, notVerified(ErrMalformedToken, errors.New("not three base64url segments"))
+	}
 	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES512})
 	if err != nil {
 		if _, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
@@ -108,6 +113,22 @@ func parseToken(s string) (*parsedToken, *Error) {
 		return nil, notVerified(ErrMalformedToken, errors.New("exp, iat or email missing"))
 	}
 	return p, nil
+}
+
+// compactForm reports whether s has the form of a JWS in compact
+// serialization: three segments of unpadded base64url joined by dots.
+func compactForm(s string) bool {
+	dots := 0
+	for i := range len(s) {
+		switch b := s[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '-', b == '_':
+		case b == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return dots == 2
 }
 
 // hasCertificates reports whether the header has an x5c member, which go-jose

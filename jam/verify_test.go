@@ -2,9 +2,6 @@ package jam_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -94,74 +91,7 @@ func TestVerifyToken(t *testing.T) {
 		}
 	})
 
-	other := newSigningKey(t, key.kid)
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	parts := strings.Split(valid, ".")
-	enc := base64.RawURLEncoding.EncodeToString
 	leeway := time.Minute
-
-	tests := []struct {
-		name  string
-		token string
-		want  error
-	}{
-		{"empty", "", jam.ErrMalformedToken},
-		{"garbage", "not a token", jam.ErrMalformedToken},
-		{"two parts", parts[0] + "." + parts[1], jam.ErrMalformedToken},
-		{"four parts", valid + ".x", jam.ErrMalformedToken},
-		{"over 8 KiB", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"pad": strings.Repeat("x", 8<<10)}), nil), jam.ErrMalformedToken},
-		{"JSON serialization", `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`, jam.ErrMalformedToken},
-		{"padded base64", parts[0] + "==." + parts[1] + "." + parts[2], jam.ErrMalformedToken},
-		{"no kid", sign(t, jose.ES512, key.priv, "", with(nil), nil), jam.ErrMalformedToken},
-		{"embedded jwk", sign(t, jose.ES512, other.priv, key.kid, with(nil), map[jose.HeaderKey]any{"jwk": other.jwk()}), jam.ErrMalformedToken},
-		{"jku", sign(t, jose.ES512, other.priv, key.kid, with(nil), map[jose.HeaderKey]any{"jku": "https://evil.example/jwks.json"}), jam.ErrMalformedToken},
-		{"x5u", sign(t, jose.ES512, other.priv, key.kid, with(nil), map[jose.HeaderKey]any{"x5u": "https://evil.example/cert.pem"}), jam.ErrMalformedToken},
-		{"crit", sign(t, jose.ES512, key.priv, key.kid, with(nil), map[jose.HeaderKey]any{"crit": []string{"exp"}, "exp": 1}), jam.ErrMalformedToken},
-		{"payload not JSON", parts[0] + "." + enc([]byte("hello")) + "." + parts[2], jam.ErrMalformedToken},
-		{"exp a string", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"exp": "tomorrow"}), nil), jam.ErrMalformedToken},
-		{"aud an object", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"aud": map[string]any{"app": testAppID}}), nil), jam.ErrMalformedToken},
-		{"no exp", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"exp": nil}), nil), jam.ErrMalformedToken},
-		{"no iat", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iat": nil}), nil), jam.ErrMalformedToken},
-		{"no email", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"email": nil}), nil), jam.ErrMalformedToken},
-
-		{"alg none", enc([]byte(`{"alg":"none","kid":"key-1"}`)) + "." + parts[1] + ".", jam.ErrAlgorithm},
-		{"HS512 with the public key", sign(t, jose.HS512, []byte(strings.Repeat("k", 64)), key.kid, with(nil), nil), jam.ErrAlgorithm},
-		{"ES256", sign(t, jose.ES256, p256, key.kid, with(nil), nil), jam.ErrAlgorithm},
-
-		{"unknown kid", sign(t, jose.ES512, key.priv, "key-unknown", with(nil), nil), jam.ErrUnknownKey},
-
-		{"other key, same kid", sign(t, jose.ES512, other.priv, key.kid, with(nil), nil), jam.ErrSignature},
-		{"tampered payload", parts[0] + "." + enc([]byte(strings.Replace(string(mustDecode(t, parts[1])), testEmail, "eve@example.com", 1))) + "." + parts[2], jam.ErrSignature},
-		{"signature of wrong length", parts[0] + "." + parts[1] + "." + parts[2][:40], jam.ErrSignature},
-		{"signature all zero", parts[0] + "." + parts[1] + "." + enc(make([]byte, 132)), jam.ErrSignature},
-
-		{"expired past leeway", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"exp": testNow.Add(-leeway - time.Second).Unix()}), nil), jam.ErrExpired},
-		{"nbf in the future", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"nbf": testNow.Add(leeway + time.Second).Unix()}), nil), jam.ErrNotYetValid},
-		{"iat in the future", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iat": testNow.Add(leeway + time.Second).Unix()}), nil), jam.ErrNotYetValid},
-		{"iss with trailing slash", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iss": ks.URL + "/" + testAppID + "/"}), nil), jam.ErrIssuer},
-		{"iss of another app", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iss": ks.URL + "/other-app"}), nil), jam.ErrIssuer},
-		{"iss of another host", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"iss": "https://api.justauthenticate.me/" + testAppID}), nil), jam.ErrIssuer},
-		{"aud of another app", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"aud": "other-app"}), nil), jam.ErrAudience},
-		{"token_use refresh", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"token_use": "refresh"}), nil), jam.ErrTokenUse},
-		{"token_use missing", sign(t, jose.ES512, key.priv, key.kid, with(map[string]any{"token_use": nil}), nil), jam.ErrTokenUse},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tok, err := client.VerifyToken(ctx, tt.token)
-			if tok != nil {
-				t.Errorf("VerifyToken(%s) = %+v, want nil", tt.name, tok)
-			}
-			assertRefused(t, err, tt.want)
-			if tt.token != "" && strings.Contains(err.Error(), tt.token) {
-				t.Errorf("VerifyToken(%s) error text holds the token", tt.name)
-			}
-		})
-	}
-
-	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("key set fetched %d times, want 2 (first use, one unknown kid)", n)
-	}
-
 	t.Run("within leeway", func(t *testing.T) {
 		c := with(map[string]any{
 			"exp": testNow.Add(-leeway).Unix(),

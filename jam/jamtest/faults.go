@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/go-jam/go-jam/internal/contract"
 )
 
 // Operation names an operation of openapi.yaml by its operationId.
@@ -26,7 +28,8 @@ var operations = []Operation{
 }
 
 // A Fault changes how the server answers requests for one operation. It
-// is off-contract on purpose, so its answers are not validated.
+// is off-contract on purpose, so its answers are not validated, and carry
+// the header Jamtest-Fault, set to the operation.
 type Fault struct {
 	// Delay is how long to wait before answering. The wait ends early,
 	// closing the connection unanswered, when the request is cancelled or
@@ -104,8 +107,10 @@ func (s *Server) admit(op Operation) (Fault, bool) {
 	return *f, true
 }
 
-// inject applies f to a request and reports whether it answered it.
-func inject(w http.ResponseWriter, r *http.Request, f Fault) bool {
+// inject applies f to a request for op and reports whether it answered it.
+// Its answers carry the header Jamtest-Fault: op, so that a client that
+// checks responses against openapi.yaml knows to let them be.
+func inject(w http.ResponseWriter, r *http.Request, op Operation, f Fault) bool {
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
@@ -123,6 +128,7 @@ func inject(w http.ResponseWriter, r *http.Request, f Fault) bool {
 	if f.ContentType != "" {
 		w.Header().Set("Content-Type", f.ContentType)
 	}
+	w.Header().Set(contract.FaultHeader, string(op))
 	w.WriteHeader(f.Status)
 	w.Write(f.Body)
 	return true

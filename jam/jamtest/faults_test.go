@@ -252,3 +252,25 @@ func TestSetFaultMisuse(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultHeader: faulted answers say so, for clients that check
+// responses against openapi.yaml; real answers do not.
+func TestFaultHeader(t *testing.T) {
+	srv := newServer(t)
+	url := srv.URL + "/" + srv.AppID + "/.well-known/jwks.json"
+	get := func() string {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Jamtest-Fault")
+	}
+	if got := get(); got != "" {
+		t.Errorf("Jamtest-Fault = %q on a real answer, want none", got)
+	}
+	srv.FailKeySet()
+	if got := get(); got != string(jamtest.OpGetJWKS) {
+		t.Errorf("Jamtest-Fault = %q on a faulted answer, want %q", got, jamtest.OpGetJWKS)
+	}
+}

@@ -68,6 +68,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/go-jam/go-jam/internal/contract"
 	"github.com/go-jam/go-jam/jam"
 )
 
@@ -86,7 +87,7 @@ type Server struct {
 	AppID string
 
 	cfg      *config
-	contract *contract
+	contract *contract.Spec
 	issuer   string
 	http     *httptest.Server
 	stop     context.CancelFunc // cancels every request in flight
