@@ -27,8 +27,9 @@ type Error struct {
 	// no response (network failure, local verification, a bad argument).
 	StatusCode int
 	// Message is the "message" of JAM's JSON error body, when it had one,
-	// with control characters removed, cut to 200 bytes, and the secrets
-	// of the request (token, email address) replaced by REDACTED.
+	// with control characters removed, cut to 200 bytes, and REDACTED in
+	// place of the request's tokens and email address and of anything
+	// shaped like an email address, a JWT or an opaque token.
 	Message string
 	// Err is the underlying cause, if any.
 	Err error
@@ -178,9 +179,20 @@ func transportError(ctx context.Context, op string, err error) *Error {
 	return &Error{Op: op, Err: err}
 }
 
-// secretLike matches what looks like an email address or a JWT, so that a
-// server message echoing one is redacted even when it is not the request's.
-var secretLike = regexp.MustCompile(`[^\s"'<>(),;:]+@[^\s"'<>(),;:]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*`)
+// secretLike matches what may be an email address, a JWT or an opaque
+// token, so that a server message echoing one is redacted even when it is
+// not the request's: a message is for people, and a long run of base64url
+// with a digit in it is a token or an ID, seldom a word.
+var secretLike = regexp.MustCompile(`[^\s"'<>(),;:]+@[^\s"'<>(),;:]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_-]{20,}`)
+
+func redactSecretLike(s string) string {
+	return secretLike.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.ContainsRune(m, '@') || strings.HasPrefix(m, "eyJ") || strings.ContainsAny(m, "0123456789") {
+			return "REDACTED"
+		}
+		return m
+	})
+}
 
 // serverMessage returns the message of a JSON error body, made safe to
 // print: secrets redacted, no control characters, at most 200 bytes.
@@ -199,7 +211,7 @@ func serverMessage(body []byte, secrets []string) string {
 			msg = strings.ReplaceAll(msg, s, "REDACTED")
 		}
 	}
-	msg = secretLike.ReplaceAllString(msg, "REDACTED")
+	msg = redactSecretLike(msg)
 	msg = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
