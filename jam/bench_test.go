@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -56,6 +57,53 @@ func BenchmarkVerifyToken(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkVerifyRatios measures the floor, a cold and a warm verification
+// of one token in turn, iteration by iteration, and reports their ratios:
+// interleaving them cancels the drift of a shared machine, which moves
+// separate benchmarks by more than the 5% the cold path is allowed.
+func BenchmarkVerifyRatios(b *testing.B) {
+	key := newSigningKey(b, "key-1")
+	ks := newKeyServer(b, key)
+	token := sign(b, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+	ctx := context.Background()
+	i := strings.LastIndexByte(token, '.')
+	sig := mustDecode(b, token[i+1:])
+	r, s := new(big.Int).SetBytes(sig[:66]), new(big.Int).SetBytes(sig[66:])
+	input := []byte(token[:i])
+	cold := ks.client(b, newClock(), jam.WithCacheSize(0))
+	warm := ks.client(b, newClock())
+	for _, c := range []*jam.Client{cold, warm} {
+		if _, err := c.VerifyToken(ctx, token); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	const hits = 100 // per iteration, so that the clock's cost is small beside them
+	var floorT, coldT, warmT time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		h := sha512.Sum512(input)
+		ok := ecdsa.Verify(&key.priv.PublicKey, h[:], r, s)
+		t1 := time.Now()
+		_, err := cold.VerifyToken(ctx, token)
+		t2 := time.Now()
+		for range hits {
+			if _, err := warm.VerifyToken(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t3 := time.Now()
+		if !ok || err != nil {
+			b.Fatal("verification failed", err)
+		}
+		floorT += t1.Sub(t0)
+		coldT += t2.Sub(t1)
+		warmT += t3.Sub(t2)
+	}
+	b.ReportMetric(float64(coldT)/float64(floorT), "cold/floor")
+	b.ReportMetric(float64(coldT)/(float64(warmT)/hits), "cold/warm")
 }
 
 // discard is the cheapest ResponseWriter, so that the middleware benchmark
