@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	gojam "github.com/go-jam/go-jam"
-	"github.com/go-jam/go-jam/internal/contract"
 	"github.com/go-jam/go-jam/jam"
+	"github.com/go-jam/go-jam/jam/internal/contract"
 )
 
 // TestContractCheckCanFail runs a refresh through the checking transport

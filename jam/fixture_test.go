@@ -14,41 +14,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	gojam "github.com/go-jam/go-jam"
-	"github.com/go-jam/go-jam/internal/contract"
 	"github.com/go-jam/go-jam/jam"
+	"github.com/go-jam/go-jam/jam/internal/contract"
 )
-
-var loadSpec = sync.OnceValues(func() (*contract.Spec, error) { return contract.Load(gojam.OpenAPI) })
-
-// contractClient returns an HTTP client that checks every request it sends
-// and every response it gets against openapi.yaml, and fails t for each
-// violation. Responses marked with contract.FaultHeader are off-contract on
-// purpose and pass unchecked.
-func contractClient(t testing.TB) *http.Client {
-	t.Helper()
-	spec, err := loadSpec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var violations []error
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, err := range violations {
-			t.Errorf("openapi.yaml violated: %v", err)
-		}
-	})
-	return &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &contract.Transport{Spec: spec, Report: func(err error) {
-			mu.Lock()
-			violations = append(violations, err)
-			mu.Unlock()
-		}},
-	}
-}
 
 const (
 	testAppID = "b19a21b4-ad9d-4fd7-88c1-1b68b825c671"
@@ -217,7 +185,7 @@ func (ks *keyServer) hold() chan struct{} {
 // client returns a jam client for testAppID at the key server, on clk.
 func (ks *keyServer) client(t testing.TB, clk *clock, opts ...jam.Option) *jam.Client {
 	t.Helper()
-	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now), jam.WithHTTPClient(contractClient(t))}, opts...)
+	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now), jam.WithHTTPClient(contract.CheckedClient(t))}, opts...)
 	c, err := jam.New(testAppID, opts...)
 	if err != nil {
 		t.Fatalf("New(%q) = %v", testAppID, err)

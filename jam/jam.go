@@ -44,14 +44,19 @@ const DefaultBaseURL = "https://api.justauthenticate.me"
 
 // Operation names, as Error.Op reports them.
 const (
-	opAuthenticate   = "authenticate"
-	opFetchKeySet    = "fetch key set"
-	opVerifyToken    = "verify token"
-	opVerifyRemote   = "verify remote"
-	opRefresh        = "refresh"
-	opDeleteRefresh  = "delete refresh token"
-	opDeleteAll      = "delete all refresh tokens"
-	opTokensFromURL  = "read redirect URL"
+	opAuthenticate  = "authenticate"
+	opFetchKeySet   = "fetch key set"
+	opVerifyToken   = "verify token"
+	opVerifyRemote  = "verify remote"
+	opRefresh       = "refresh"
+	opDeleteRefresh = "delete refresh token"
+	opDeleteAll     = "delete all refresh tokens"
+	opTokensFromURL = "read redirect URL"
+)
+
+// Defaults of the options, and the bound on a key-set fetch, which runs on
+// behalf of every caller waiting and so cannot use one caller's context.
+const (
 	defaultTimeout   = 10 * time.Second
 	defaultLeeway    = time.Minute
 	defaultCooldown  = time.Minute

@@ -16,8 +16,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/go-jam/go-jam/internal/contract"
 	"github.com/go-jam/go-jam/jam"
+	"github.com/go-jam/go-jam/jam/internal/contract"
 )
 
 // recorded is what a stub JAM saw of one request.
@@ -86,7 +86,7 @@ func (s *stubJAM) last(t *testing.T) recorded {
 
 func (s *stubJAM) client(t *testing.T, opts ...jam.Option) *jam.Client {
 	t.Helper()
-	c, err := jam.New(testAppID, append([]jam.Option{jam.WithBaseURL(s.URL + "/"), jam.WithHTTPClient(contractClient(t))}, opts...)...)
+	c, err := jam.New(testAppID, append([]jam.Option{jam.WithBaseURL(s.URL + "/"), jam.WithHTTPClient(contract.CheckedClient(t))}, opts...)...)
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}

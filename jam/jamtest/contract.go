@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	gojam "github.com/go-jam/go-jam"
-	"github.com/go-jam/go-jam/internal/contract"
+	"github.com/go-jam/go-jam/jam/internal/contract"
 )
 
 // maxRequestBody bounds the request bodies the server reads; JAM's are a

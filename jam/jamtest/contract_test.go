@@ -81,7 +81,7 @@ func TestRefreshTokenInPath(t *testing.T) {
 	seed.Close()
 	writeRefreshTokens(t, path, ann, odd)
 	srv := newServer(t, jamtest.WithStateFile(path))
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	annID, _ := srv.IssueTokens(ann)
 	bobID, _ := srv.IssueTokens(bob)
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/go-jam/go-jam/internal/contract"
+	"github.com/go-jam/go-jam/jam/internal/contract"
 )
 
 // Operation names an operation of openapi.yaml by its operationId.

@@ -58,7 +58,7 @@ func TestFaults(t *testing.T) {
 			ctx := t.Context()
 			clk := newClock()
 			srv := newServer(t, jamtest.WithClock(clk.Now))
-			client := srv.Client()
+			client := srv.Client(checked(t))
 
 			srv.SetFault(tt.op, tt.fault)
 			err := tt.call(ctx, srv, client)
@@ -83,7 +83,7 @@ func TestFaults(t *testing.T) {
 func TestFaultTimes(t *testing.T) {
 	ctx := t.Context()
 	srv := newServer(t)
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	srv.SetFault(jamtest.OpAuthenticate, jamtest.Fault{Status: http.StatusServiceUnavailable, Times: 2})
 	for i, wantErr := range []bool{true, true, false, false} {
 		if err := client.Authenticate(ctx, ann); (err != nil) != wantErr {
@@ -99,7 +99,7 @@ func TestFailKeySet(t *testing.T) {
 	ctx := t.Context()
 	clk := newClock()
 	srv := newServer(t, jamtest.WithClock(clk.Now))
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	id, _ := srv.IssueTokens(ann)
 
 	srv.FailKeySet()
@@ -126,7 +126,7 @@ func TestFaultDelay(t *testing.T) {
 	t.Run("then handled", func(t *testing.T) {
 		srv := newServer(t)
 		srv.SetFault(jamtest.OpAuthenticate, jamtest.Fault{Delay: time.Millisecond})
-		if err := srv.Client().Authenticate(t.Context(), ann); err != nil {
+		if err := srv.Client(checked(t)).Authenticate(t.Context(), ann); err != nil {
 			t.Errorf("Authenticate(delayed) = %v, want nil", err)
 		}
 		if _, ok := srv.MagicLink(ann); !ok {
@@ -139,7 +139,7 @@ func TestFaultDelay(t *testing.T) {
 		srv.SetFault(jamtest.OpRefreshToken, jamtest.Fault{Delay: time.Hour})
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
-		if _, err := srv.Client().Refresh(ctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := srv.Client(checked(t)).Refresh(ctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Refresh(delayed an hour, 50ms deadline) = %v, want DeadlineExceeded", err)
 		}
 	})
@@ -147,7 +147,7 @@ func TestFaultDelay(t *testing.T) {
 	t.Run("Close does not wait", func(t *testing.T) {
 		srv := newServer(t)
 		srv.SetFault(jamtest.OpGetJWKS, jamtest.Fault{Delay: time.Hour})
-		client := srv.Client()
+		client := srv.Client(checked(t))
 		done := make(chan error)
 		go func() {
 			_, err := client.JWKS(context.Background())
@@ -170,7 +170,7 @@ func TestConcurrentVerify(t *testing.T) {
 	const callers = 300 // each verification costs milliseconds of P-521
 	ctx := t.Context()
 	srv := newServer(t)
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	id, _ := srv.IssueTokens(ann)
 	srv.SetFault(jamtest.OpGetJWKS, jamtest.Fault{Delay: 100 * time.Millisecond})
 
@@ -201,7 +201,7 @@ func TestConcurrentServer(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			ctx := t.Context()
-			client := srv.Client()
+			client := srv.Client(checked(t))
 			if i%5 == 0 {
 				srv.RotateKey()
 			}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/go-jam/go-jam/jam"
+	"github.com/go-jam/go-jam/jam/internal/contract"
 	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
@@ -43,6 +44,12 @@ func newServer(t *testing.T, opts ...jamtest.Option) *jamtest.Server {
 		}
 	})
 	return srv
+}
+
+// checked sends a client's traffic through a transport that checks it
+// against openapi.yaml on the client's side too; the server checks its own.
+func checked(t *testing.T) jam.Option {
+	return jam.WithHTTPClient(contract.CheckedClient(t))
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -96,7 +103,7 @@ func follow(t *testing.T, link string) (int, string) {
 // login authenticates email and follows the magic link.
 func login(t *testing.T, srv *jamtest.Server, email string) jam.Tokens {
 	t.Helper()
-	if err := srv.Client().Authenticate(t.Context(), email); err != nil {
+	if err := srv.Client(checked(t)).Authenticate(t.Context(), email); err != nil {
 		t.Fatalf("Authenticate(%q) = %v", email, err)
 	}
 	link, ok := srv.MagicLink(email)
@@ -124,7 +131,7 @@ func TestLoginFlow(t *testing.T) {
 	ctx := t.Context()
 	clk := newClock()
 	srv := newServer(t, jamtest.WithClock(clk.Now))
-	client := srv.Client()
+	client := srv.Client(checked(t))
 
 	tokens := login(t, srv, ann)
 	if tokens.RefreshToken == "" {
@@ -257,7 +264,7 @@ func TestErrors(t *testing.T) {
 	noRefresh := newServer(t, jamtest.WithRefreshDisabled())
 	stranger := newServer(t) // another app, with its own key
 
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	otherApp, err := jam.New("no-such-app", jam.WithBaseURL(srv.URL))
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +328,7 @@ func TestExpiredToken(t *testing.T) {
 	ctx := t.Context()
 	clk := newClock()
 	srv := newServer(t, jamtest.WithClock(clk.Now), jamtest.WithTokenTTL(5*time.Minute))
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	idToken, refresh := srv.IssueTokens(ann)
 
 	clk.Advance(5*time.Minute + 2*time.Minute) // past exp and the client's leeway
@@ -359,7 +366,7 @@ func TestMagicLink(t *testing.T) {
 	t.Run("expires", func(t *testing.T) {
 		clk := newClock()
 		srv := newServer(t, jamtest.WithClock(clk.Now))
-		if err := srv.Client().Authenticate(ctx, ann); err != nil {
+		if err := srv.Client(checked(t)).Authenticate(ctx, ann); err != nil {
 			t.Fatal(err)
 		}
 		link, _ := srv.MagicLink(ann)
@@ -372,7 +379,7 @@ func TestMagicLink(t *testing.T) {
 	t.Run("valid until it expires", func(t *testing.T) {
 		clk := newClock()
 		srv := newServer(t, jamtest.WithClock(clk.Now))
-		if err := srv.Client().Authenticate(ctx, ann); err != nil {
+		if err := srv.Client(checked(t)).Authenticate(ctx, ann); err != nil {
 			t.Fatal(err)
 		}
 		link, _ := srv.MagicLink(ann)
@@ -393,7 +400,7 @@ func TestMagicLink(t *testing.T) {
 
 	t.Run("HEAD does not spend it", func(t *testing.T) {
 		srv := newServer(t)
-		if err := srv.Client().Authenticate(ctx, ann); err != nil {
+		if err := srv.Client(checked(t)).Authenticate(ctx, ann); err != nil {
 			t.Fatal(err)
 		}
 		link, _ := srv.MagicLink(ann)
@@ -412,7 +419,7 @@ func TestMagicLink(t *testing.T) {
 
 	t.Run("redirect URL keeps its query", func(t *testing.T) {
 		srv := newServer(t, jamtest.WithRedirectURL("http://localhost:3000/cb?state=xyz#frag"))
-		if err := srv.Client().Authenticate(ctx, ann); err != nil {
+		if err := srv.Client(checked(t)).Authenticate(ctx, ann); err != nil {
 			t.Fatal(err)
 		}
 		link, _ := srv.MagicLink(ann)
@@ -429,7 +436,7 @@ func TestMagicLink(t *testing.T) {
 
 	t.Run("default redirect URL", func(t *testing.T) {
 		srv := newServer(t)
-		if err := srv.Client().Authenticate(ctx, ann); err != nil {
+		if err := srv.Client(checked(t)).Authenticate(ctx, ann); err != nil {
 			t.Fatal(err)
 		}
 		link, _ := srv.MagicLink(ann)
@@ -460,7 +467,7 @@ func TestMagicLink(t *testing.T) {
 		if _, ok := srv.MagicLink(ann); ok {
 			t.Error("MagicLink before Authenticate = _, true, want false")
 		}
-		if err := srv.Client().Authenticate(ctx, ann); err != nil {
+		if err := srv.Client(checked(t)).Authenticate(ctx, ann); err != nil {
 			t.Fatal(err)
 		}
 		link, ok := srv.MagicLink(ann)
@@ -491,7 +498,7 @@ func redact(u *url.URL) string {
 func TestRotateKey(t *testing.T) {
 	ctx := t.Context()
 	srv := newServer(t)
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	oldID, refresh := srv.IssueTokens(ann)
 	old, err := client.VerifyToken(ctx, oldID)
 	if err != nil {

@@ -44,7 +44,7 @@ func TestNoSecretsLeak(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clk := newClock()
 	srv := newServer(t, jamtest.WithLogger(logger), jamtest.WithClock(clk.Now))
-	client := srv.Client()
+	client := srv.Client(checked(t))
 	ctx := t.Context()
 	idToken, refreshToken := srv.IssueTokens(email)
 	secrets := map[string]string{"ID token": idToken, "refresh token": refreshToken, "email address": email}
@@ -90,7 +90,7 @@ func TestNoSecretsLeak(t *testing.T) {
 	}
 
 	// The server's own refusals.
-	other := srv.Client()
+	other := srv.Client(checked(t))
 	collect("Authenticate(display name)", other.Authenticate(ctx, "Leaky <"+email+">"))
 	collect("Refresh(unknown)", func() error { _, err := other.Refresh(ctx, refreshToken+"x"); return err }())
 	collect("DeleteRefreshToken(bad bearer)", other.DeleteRefreshToken(ctx, idToken+"x", refreshToken))

@@ -68,8 +68,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/go-jam/go-jam/internal/contract"
 	"github.com/go-jam/go-jam/jam"
+	"github.com/go-jam/go-jam/jam/internal/contract"
 )
 
 // magicLinkPath is where magic links point. It has three segments like

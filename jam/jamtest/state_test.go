@@ -216,7 +216,7 @@ func mustHost(t *testing.T, rawURL string) string {
 
 func keyID(t *testing.T, srv *jamtest.Server) string {
 	t.Helper()
-	set, err := srv.Client().JWKS(t.Context())
+	set, err := srv.Client(checked(t)).JWKS(t.Context())
 	if err != nil || len(set.Keys) != 1 {
 		t.Fatalf("JWKS() = %v, %v; want one key", set, err)
 	}

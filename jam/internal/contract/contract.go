@@ -1,8 +1,8 @@
 // Package contract checks HTTP traffic against openapi.yaml, the contract
 // of the JAM API, so that the spec, the client and the server cannot drift
 // apart silently: jamtest validates what its server receives and sends, and
-// the tests of package jam validate what the client sends and receives
-// (Transport).
+// the tests of jam and jamtest validate what the client sends and receives
+// (Transport, CheckedClient).
 package contract
 
 import (
