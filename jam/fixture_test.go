@@ -81,6 +81,20 @@ func claims(baseURL string, now time.Time) map[string]any {
 	}
 }
 
+// claimsWith returns claims(baseURL, testNow) with changes applied; a nil
+// value deletes the claim.
+func claimsWith(baseURL string, changes map[string]any) map[string]any {
+	c := claims(baseURL, testNow)
+	for k, v := range changes {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
 // sign makes a compact JWS of the claims with the given algorithm and key,
 // and extra header members.
 func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any, headers map[jose.HeaderKey]any) string {

@@ -73,13 +73,16 @@ func TestKeyRotation(t *testing.T) {
 func TestRefetchCooldownOption(t *testing.T) {
 	k1 := newSigningKey(t, "key-1")
 	ks := newKeyServer(t, k1)
-	client := ks.client(t, newClock(), jam.WithRefetchCooldown(time.Hour))
+	clk := newClock()
+	client := ks.client(t, clk, jam.WithRefetchCooldown(time.Hour))
 	ctx := context.Background()
 	c := claims(ks.URL, testNow)
 
+	// Two minutes apart: past the default cooldown, inside the hour.
 	for i := range 3 {
 		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
 		assertRefused(t, err, jam.ErrUnknownKey)
+		clk.Advance(2 * time.Minute)
 	}
 	if n := ks.fetches.Load(); n != 2 {
 		t.Errorf("fetches = %d, want 2 (first use, one unknown kid)", n)

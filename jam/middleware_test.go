@@ -32,8 +32,8 @@ func TestMiddleware(t *testing.T) {
 	client := ks.client(t, newClock())
 	c := claims(ks.URL, testNow)
 	valid := sign(t, jose.ES512, key.priv, key.kid, c, nil)
-	expired := sign(t, jose.ES512, key.priv, key.kid, with(c, "exp", testNow.Add(-time.Hour).Unix()), nil)
-	otherApp := sign(t, jose.ES512, key.priv, key.kid, with(c, "aud", "other-app"), nil)
+	expired := sign(t, jose.ES512, key.priv, key.kid, claimsWith(ks.URL, map[string]any{"exp": testNow.Add(-time.Hour).Unix()}), nil)
+	otherApp := sign(t, jose.ES512, key.priv, key.kid, claimsWith(ks.URL, map[string]any{"aud": "other-app"}), nil)
 
 	const (
 		challenge      = `Bearer realm="jam"`
@@ -90,15 +90,6 @@ func TestMiddleware(t *testing.T) {
 			}
 		})
 	}
-}
-
-func with(c map[string]any, k string, v any) map[string]any {
-	out := make(map[string]any, len(c))
-	for kk, vv := range c {
-		out[kk] = vv
-	}
-	out[k] = v
-	return out
 }
 
 func assertJSONMessage(t *testing.T, w *httptest.ResponseRecorder) {

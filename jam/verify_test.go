@@ -54,19 +54,7 @@ func TestVerifyToken(t *testing.T) {
 	client := ks.client(t, clk)
 	ctx := context.Background()
 
-	// with returns valid claims with some changed; a nil value deletes.
-	with := func(changes map[string]any) map[string]any {
-		c := claims(ks.URL, testNow)
-		for k, v := range changes {
-			if v == nil {
-				delete(c, k)
-			} else {
-				c[k] = v
-			}
-		}
-		return c
-	}
-	valid := sign(t, jose.ES512, key.priv, key.kid, with(nil), nil)
+	valid := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
 
 	t.Run("valid", func(t *testing.T) {
 		tok, err := client.VerifyToken(ctx, valid)
@@ -93,7 +81,7 @@ func TestVerifyToken(t *testing.T) {
 
 	leeway := time.Minute
 	t.Run("within leeway", func(t *testing.T) {
-		c := with(map[string]any{
+		c := claimsWith(ks.URL, map[string]any{
 			"exp": testNow.Add(-leeway).Unix(),
 			"nbf": testNow.Add(leeway).Unix(),
 			"iat": testNow.Add(leeway).Unix(),
@@ -104,7 +92,7 @@ func TestVerifyToken(t *testing.T) {
 	})
 
 	t.Run("audience list", func(t *testing.T) {
-		c := with(map[string]any{"aud": []string{"other-app", testAppID}})
+		c := claimsWith(ks.URL, map[string]any{"aud": []string{"other-app", testAppID}})
 		if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, key.priv, key.kid, c, nil)); err != nil {
 			t.Errorf("VerifyToken(aud list holding the app) = %v, want nil", err)
 		}
@@ -120,7 +108,6 @@ func TestVerifyToken(t *testing.T) {
 		_, err := client.VerifyToken(ctx, valid)
 		assertRefused(t, err, jam.ErrExpired)
 	})
-
 }
 
 func equalClaims(a, b jam.Claims) bool {
@@ -154,10 +141,6 @@ func TestSampleToken(t *testing.T) {
 	ks := newKeyServer(t, impostor)
 	_, err = ks.client(t, newClock()).VerifyToken(ctx, sample)
 	assertRefused(t, err, jam.ErrSignature)
-
-	// Without a key of that kid: unknown key.
-	_, err = newKeyServer(t, newSigningKey(t, "k")).client(t, newClock()).VerifyToken(ctx, sample)
-	assertRefused(t, err, jam.ErrUnknownKey)
 
 	// When JAM vouches for it, its claims are read as JAM wrote them.
 	stub := newStubJAM(t)
