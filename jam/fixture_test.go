@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-jam/go-jam/jam"
 	"github.com/go-jam/go-jam/jam/internal/contract"
+	"github.com/go-jam/go-jam/jam/internal/contracttest"
 )
 
 const (
@@ -199,7 +200,7 @@ func (ks *keyServer) hold() chan struct{} {
 // client returns a jam client for testAppID at the key server, on clk.
 func (ks *keyServer) client(t testing.TB, clk *clock, opts ...jam.Option) *jam.Client {
 	t.Helper()
-	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now), jam.WithHTTPClient(contract.CheckedClient(t))}, opts...)
+	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now), jam.WithHTTPClient(contracttest.CheckedClient(t))}, opts...)
 	c, err := jam.New(testAppID, opts...)
 	if err != nil {
 		t.Fatalf("New(%q) = %v", testAppID, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-jam/go-jam/jam"
 	"github.com/go-jam/go-jam/jam/internal/contract"
+	"github.com/go-jam/go-jam/jam/internal/contracttest"
 )
 
 // recorded is what a stub JAM saw of one request.
@@ -86,7 +87,7 @@ func (s *stubJAM) last(t *testing.T) recorded {
 
 func (s *stubJAM) client(t *testing.T, opts ...jam.Option) *jam.Client {
 	t.Helper()
-	c, err := jam.New(testAppID, append([]jam.Option{jam.WithBaseURL(s.URL + "/"), jam.WithHTTPClient(contract.CheckedClient(t))}, opts...)...)
+	c, err := jam.New(testAppID, append([]jam.Option{jam.WithBaseURL(s.URL + "/"), jam.WithHTTPClient(contracttest.CheckedClient(t))}, opts...)...)
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}

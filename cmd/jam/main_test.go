@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -342,5 +345,23 @@ func TestJWKSOutput(t *testing.T) {
 	}
 	if k := set.Keys[0]; k.Kty != "EC" || k.Crv != "P-521" || k.Kid == "" || k.X == "" || k.Y == "" || k.D != nil {
 		t.Errorf("jam jwks key = %+v, want a public EC P-521 key with a kid", k)
+	}
+}
+
+// TestNoTestingLinked keeps package testing out of the jam binary: a
+// non-test package that imports it drags it, and its flags, into every
+// program built on it.
+func TestNoTestingLinked(t *testing.T) {
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.CommandContext(t.Context(), goCmd, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 20 || !slices.Contains(deps, "github.com/go-jam/go-jam/jam") {
+		t.Fatalf("go list -deps listed %d packages, not those of jam: %q", len(deps), deps)
+	}
+	if slices.Contains(deps, "testing") {
+		t.Error("cmd/jam links package testing; keep test helpers in packages only tests import")
 	}
 }

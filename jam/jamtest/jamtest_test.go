@@ -20,7 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/go-jam/go-jam/jam"
-	"github.com/go-jam/go-jam/jam/internal/contract"
+	"github.com/go-jam/go-jam/jam/internal/contracttest"
 	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
@@ -49,7 +49,7 @@ func newServer(t *testing.T, opts ...jamtest.Option) *jamtest.Server {
 // checked sends a client's traffic through a transport that checks it
 // against openapi.yaml on the client's side too; the server checks its own.
 func checked(t *testing.T) jam.Option {
-	return jam.WithHTTPClient(contract.CheckedClient(t))
+	return jam.WithHTTPClient(contracttest.CheckedClient(t))
 }
 
 func testLogger(t *testing.T) *slog.Logger {
