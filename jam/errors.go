@@ -1,16 +1,9 @@
 package jam
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
-	"unicode"
 )
 
 // Error is the error every Client method returns, alone or wrapped.
@@ -115,111 +108,7 @@ var (
 	ErrTokenUse = errors.New("jam: token_use not id")
 )
 
-// maxBodySize bounds what is read of any response body.
-const maxBodySize = 1 << 20
-
 // notVerified is the error for a token that local checks refuse.
 func notVerified(reason error, cause error) *Error {
 	return &Error{Op: opVerifyToken, Err: cause, kinds: []error{ErrNotVerified, reason}}
-}
-
-// call sends one request through the generated client, reads at most
-// maxBodySize of the answer and returns the body of a 2xx response. Any
-// other outcome becomes an *Error for op; secrets are redacted from the
-// server's message.
-func call(ctx context.Context, op string, send func(context.Context) (*http.Response, error), secrets ...string) ([]byte, error) {
-	resp, err := send(ctx)
-	if err != nil {
-		return nil, transportError(ctx, op, err)
-	}
-	defer resp.Body.Close()
-
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
-	if err != nil {
-		e := transportError(ctx, op, err)
-		e.StatusCode = resp.StatusCode
-		return nil, e
-	}
-	if len(body) > maxBodySize {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: errors.New("response body over 1 MiB"), kinds: []error{ErrUnexpectedStatus}}
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return body, nil
-	}
-
-	e := &Error{Op: op, StatusCode: resp.StatusCode, Message: serverMessage(body, secrets)}
-	switch resp.StatusCode {
-	case http.StatusBadRequest:
-		e.kinds = []error{ErrBadRequest}
-	case http.StatusUnauthorized:
-		if op == opVerifyRemote {
-			e.kinds = []error{ErrNotVerified}
-		} else {
-			e.kinds = []error{ErrUnauthorized}
-		}
-	case http.StatusNotFound:
-		e.kinds = []error{ErrNotFound}
-	default:
-		e.kinds = []error{ErrUnexpectedStatus}
-	}
-	return nil, e
-}
-
-// transportError is the *Error for a request that got no (complete)
-// response. The *url.Error the HTTP client returns is unwrapped, because its
-// text holds the URL, and a URL may hold a refresh token.
-func transportError(ctx context.Context, op string, err error) *Error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		err = ue.Err
-	}
-	// The context's own error says best why a request was cut short.
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		err = fmt.Errorf("%w (%v)", ctxErr, err)
-	}
-	return &Error{Op: op, Err: err}
-}
-
-// secretLike matches what may be an email address, a JWT or an opaque
-// token, so that a server message echoing one is redacted even when it is
-// not the request's: a message is for people, and a long run of base64url
-// with a digit in it is a token or an ID, seldom a word.
-var secretLike = regexp.MustCompile(`[^\s"'<>(),;:]+@[^\s"'<>(),;:]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_-]{20,}`)
-
-func redactSecretLike(s string) string {
-	return secretLike.ReplaceAllStringFunc(s, func(m string) string {
-		if strings.ContainsRune(m, '@') || strings.HasPrefix(m, "eyJ") || strings.ContainsAny(m, "0123456789") {
-			return "REDACTED"
-		}
-		return m
-	})
-}
-
-// serverMessage returns the message of a JSON error body, made safe to
-// print: secrets redacted, no control characters, at most 200 bytes.
-func serverMessage(body []byte, secrets []string) string {
-	var e struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		return ""
-	}
-	msg := e.Message
-	for _, s := range secrets {
-		// Replacing a short value would garble the message and hide
-		// nothing: real tokens are long.
-		if len(s) >= 8 {
-			msg = strings.ReplaceAll(msg, s, "REDACTED")
-		}
-	}
-	msg = redactSecretLike(msg)
-	msg = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, msg)
-	if len(msg) > 200 {
-		msg = strings.ToValidUTF8(msg[:200], "") + "…"
-	}
-	return msg
 }
