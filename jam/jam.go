@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -315,22 +316,38 @@ func emptyArgument(op, what string) *Error {
 }
 
 // Tokens are the tokens JAM's magic-link redirect carries.
+//
+// They print (fmt, with any verb), log (log/slog) and marshal to JSON as
+// REDACTED, so that a struct holding them can be logged whole. Use the
+// fields themselves to hand the tokens on, to cookies or a browser.
 type Tokens struct {
 	IDToken      string
 	RefreshToken string // empty when the app does not allow refresh
 }
 
-// String prints the tokens redacted, so that they stay out of logs.
+// String returns the tokens redacted.
 func (t Tokens) String() string {
-	return "{IDToken:REDACTED RefreshToken:" + redacted(t.RefreshToken) + "}"
+	return "{IDToken:" + redacted(t.IDToken) + " RefreshToken:" + redacted(t.RefreshToken) + "}"
 }
 
-// LogValue prints the tokens redacted for log/slog.
+// Format prints the tokens redacted whatever the verb and flags, so that
+// %#v, %x or %d show no more than %v.
+func (t Tokens) Format(f fmt.State, _ rune) {
+	io.WriteString(f, t.String())
+}
+
+// LogValue returns the tokens redacted, for log/slog.
 func (t Tokens) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("id_token", "REDACTED"),
+		slog.String("id_token", redacted(t.IDToken)),
 		slog.String("refresh_token", redacted(t.RefreshToken)),
 	)
+}
+
+// MarshalJSON returns the tokens redacted, for the JSON log handlers that
+// marshal the structs they are given.
+func (t Tokens) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"IDToken": redacted(t.IDToken), "RefreshToken": redacted(t.RefreshToken)})
 }
 
 func redacted(s string) string {

@@ -2,6 +2,7 @@ package jam_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -257,6 +258,17 @@ func TestRefreshTokenRedacted(t *testing.T) {
 
 	_, err := client.Refresh(ctx, awkwardRefresh)
 	assertNoSecrets(t, err, awkwardRefresh)
+
+	// JAM may echo a secret percent-encoded, as a path or a query has it.
+	escaped := []string{url.PathEscape(awkwardRefresh), url.QueryEscape(awkwardRefresh)}
+	stub.respond(http.StatusNotFound, `{"message":"Refresh token `+escaped[0]+` or `+escaped[1]+` not found"}`)
+	err = client.DeleteRefreshToken(ctx, "id-token", awkwardRefresh)
+	assertNoSecrets(t, err, append(escaped, awkwardRefresh)...)
+	stub.respond(http.StatusBadRequest, `{"message":"Invalid email `+url.QueryEscape("ann+jam@example.com")+`"}`)
+	err = client.Authenticate(ctx, "ann+jam@example.com")
+	assertNoSecrets(t, err, url.QueryEscape("ann+jam@example.com"), url.PathEscape("ann+jam@example.com"))
+
+	stub.respond(http.StatusUnauthorized, `{"message":"Refresh token `+awkwardRefresh+` was invalid"}`)
 	err = client.DeleteRefreshToken(ctx, "id", awkwardRefresh)
 	assertNoSecrets(t, err, awkwardRefresh)
 	var e *jam.Error
@@ -516,13 +528,53 @@ func TestTokensFromURL(t *testing.T) {
 	}
 }
 
+// TestTokensRedacted prints Tokens with every verb and flag of fmt, alone,
+// by pointer and inside a struct, and logs them: no form may show a token,
+// or its hex.
 func TestTokensRedacted(t *testing.T) {
 	tok := jam.Tokens{IDToken: "secret-id", RefreshToken: "secret-refresh"}
-	var b strings.Builder
-	slog.New(slog.NewJSONHandler(&b, nil)).Info("login", "tokens", tok)
-	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%+v", tok), b.String()} {
-		if strings.Contains(s, "secret") || !strings.Contains(s, "REDACTED") {
-			t.Errorf("printed tokens = %q, want them REDACTED", s)
+	secrets := []string{"secret", fmt.Sprintf("%x", "secret"), fmt.Sprintf("%X", "secret")}
+	check := func(what, s string) {
+		t.Helper()
+		for _, secret := range secrets {
+			if strings.Contains(s, secret) {
+				t.Errorf("%s = %q, want the tokens REDACTED", what, s)
+			}
+		}
+	}
+	type session struct {
+		User   string
+		Tokens jam.Tokens
+	}
+	// %p is left out: go vet refuses it for anything but a pointer, and fmt
+	// prints a value given a verb it does not take without calling any of
+	// its methods; for a pointer it prints the address alone.
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "% x", "%X", "%d", "%T", "%t", "%c", "%U", "%b", "%o", "%e", "%g", "%10.4s", "%-40v"} {
+		for _, arg := range []any{tok, &tok, session{"ann", tok}, []jam.Tokens{tok}, map[string]jam.Tokens{"t": tok}} {
+			check(fmt.Sprintf("Sprintf(%q, %T)", verb, arg), fmt.Sprintf(verb, arg))
+		}
+	}
+	check("Sprintf(%p, *jam.Tokens)", fmt.Sprintf("%p", &tok))
+	data, err := json.Marshal(session{"ann", tok})
+	if err != nil {
+		t.Fatalf("json.Marshal(session) = %v", err)
+	}
+	check("json.Marshal", string(data))
+	check("Sprint", fmt.Sprint(tok))
+	check("Sprintln", fmt.Sprintln(tok, &tok))
+	if s := fmt.Sprint(tok); !strings.Contains(s, "REDACTED") {
+		t.Errorf("Sprint(tokens) = %q, want REDACTED in place of each token", s)
+	}
+
+	for _, newHandler := range []func(io.Writer) slog.Handler{
+		func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+		func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
+	} {
+		var b strings.Builder
+		slog.New(newHandler(&b)).Info("login", "tokens", tok, "session", session{"ann", tok})
+		check("a log line", b.String())
+		if !strings.Contains(b.String(), "REDACTED") {
+			t.Errorf("log line %q, want REDACTED in place of each token", b.String())
 		}
 	}
 }

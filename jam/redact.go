@@ -2,6 +2,7 @@ package jam
 
 import (
 	"encoding/json"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
@@ -11,11 +12,11 @@ import (
 // token, so that a server message echoing one is redacted even when it is
 // not the request's: a message is for people, and a long run of base64url
 // with a digit in it is a token or an ID, seldom a word.
-var secretLike = regexp.MustCompile(`[^\s"'<>(),;:]+@[^\s"'<>(),;:]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_-]{20,}`)
+var secretLike = regexp.MustCompile(`[^\s"'<>(),;:]+(?:@|%40)[^\s"'<>(),;:]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_-]{20,}`)
 
 func redactSecretLike(s string) string {
 	return secretLike.ReplaceAllStringFunc(s, func(m string) string {
-		if strings.ContainsRune(m, '@') || strings.HasPrefix(m, "eyJ") || strings.ContainsAny(m, "0123456789") {
+		if strings.ContainsRune(m, '@') || strings.Contains(m, "%40") || strings.HasPrefix(m, "eyJ") || strings.ContainsAny(m, "0123456789") {
 			return "REDACTED"
 		}
 		return m
@@ -35,8 +36,12 @@ func serverMessage(body []byte, secrets []string) string {
 	for _, s := range secrets {
 		// Replacing a short value would garble the message and hide
 		// nothing: real tokens are long.
-		if len(s) >= 8 {
-			msg = strings.ReplaceAll(msg, s, "REDACTED")
+		if len(s) < 8 {
+			continue
+		}
+		// JAM may echo a secret as the request's path or query had it.
+		for _, form := range []string{url.PathEscape(s), url.QueryEscape(s), s} {
+			msg = strings.ReplaceAll(msg, form, "REDACTED")
 		}
 	}
 	msg = redactSecretLike(msg)
