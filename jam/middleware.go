@@ -8,16 +8,24 @@ import (
 	"strings"
 )
 
-// ErrNoToken: the request carries no ID token. Middleware answers it with
-// 401 and a Bearer challenge, or lets the request through anonymously with
-// WithCredentialsOptional.
-var ErrNoToken = errors.New("jam: no token in the request")
+// Sentinels for what a TokenExtractor finds wrong with a request.
+var (
+	// ErrNoToken: the request carries no ID token. Middleware answers it
+	// with 401 and a Bearer challenge, or lets the request through
+	// anonymously with WithCredentialsOptional.
+	ErrNoToken = errors.New("jam: no token in the request")
+	// ErrInvalidRequest: the request carries its token in a malformed way,
+	// such as two Authorization headers or an empty token. Middleware
+	// answers it with 400 and error="invalid_request". It is the request's
+	// fault, never JAM's, so it matches no sentinel of JAM's answers.
+	ErrInvalidRequest = errors.New("jam: malformed credentials in the request")
+)
 
 const opReadToken = "read token"
 
-// A TokenExtractor finds the ID token of a request. It returns ErrNoToken
-// (or an error matching it) when the request has none, and another error,
-// such as one matching ErrBadRequest, when the request is malformed.
+// A TokenExtractor finds the ID token of a request. It returns an error
+// matching ErrNoToken when the request has none, and one matching
+// ErrInvalidRequest when the request is malformed.
 type TokenExtractor func(r *http.Request) (string, error)
 
 // A MiddlewareOption configures Middleware.
@@ -111,7 +119,7 @@ func TokenFromContext(ctx context.Context) (*Token, bool) {
 // BearerToken reads the token from the request's one Authorization header,
 // "Bearer <token>" (the scheme in any case, one space). No header, or
 // another scheme, matches ErrNoToken; two headers, an empty token, or one
-// with characters RFC 6750 does not allow, match ErrBadRequest.
+// with characters RFC 6750 does not allow, match ErrInvalidRequest.
 func BearerToken(r *http.Request) (string, error) {
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
@@ -135,7 +143,7 @@ func noToken() *Error {
 }
 
 func malformedAuthorization(why string) *Error {
-	return &Error{Op: opReadToken, Err: errors.New(why), kinds: []error{ErrBadRequest}}
+	return &Error{Op: opReadToken, Err: errors.New(why), kinds: []error{ErrInvalidRequest}}
 }
 
 // isToken68 reports whether s is an RFC 6750 b64token: 1*( ALPHA / DIGIT /
@@ -159,28 +167,28 @@ func isToken68(s string) bool {
 // DefaultErrorHandler answers a refused request with a JSON {"message"}
 // body and, for 401 and 400, an RFC 6750 WWW-Authenticate challenge:
 //
+//   - ErrKeySetUnavailable: 503, whatever else err matches, so that an
+//     outage never reads as a bad token or a bad request;
 //   - ErrNoToken: 401, Bearer realm="jam";
-//   - ErrBadRequest: 400, error="invalid_request";
+//   - ErrInvalidRequest: 400, error="invalid_request";
 //   - ErrNotVerified: 401, error="invalid_token";
-//   - anything else, ErrKeySetUnavailable first: 503.
+//   - anything else: 503.
 //
 // It never echoes the token.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	const realm = `Bearer realm="jam"`
-	var status int
-	var msg string
+	status, msg := http.StatusServiceUnavailable, "authentication is unavailable, try again later"
 	switch {
+	case errors.Is(err, ErrKeySetUnavailable):
 	case errors.Is(err, ErrNoToken):
 		status, msg = http.StatusUnauthorized, "missing bearer token"
 		w.Header().Set("WWW-Authenticate", realm)
-	case errors.Is(err, ErrBadRequest):
-		status, msg = http.StatusBadRequest, "malformed Authorization header"
+	case errors.Is(err, ErrInvalidRequest):
+		status, msg = http.StatusBadRequest, "malformed credentials"
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_request"`)
 	case errors.Is(err, ErrNotVerified):
 		status, msg = http.StatusUnauthorized, "invalid token"
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
-	default:
-		status, msg = http.StatusServiceUnavailable, "authentication is unavailable, try again later"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -103,25 +103,31 @@ func assertJSONMessage(t *testing.T, w *httptest.ResponseRecorder) {
 	}
 }
 
+// TestMiddlewareOutage: whatever the key-set endpoint answers, the
+// middleware answers 503, never the 400 or 401 of a bad request.
 func TestMiddlewareOutage(t *testing.T) {
 	key := newSigningKey(t, "key-1")
-	ks := newKeyServer(t, key)
-	ks.respond(http.StatusInternalServerError, nil)
-	client := ks.client(t, newClock())
-	valid := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+	for _, status := range []int{400, 401, 404, 500, 502} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			ks := newKeyServer(t, key)
+			ks.respond(status, []byte(`{"message":"no"}`))
+			client := ks.client(t, newClock())
+			valid := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
 
-	r := httptest.NewRequest("GET", "/me", nil)
-	r.Header.Set("Authorization", "Bearer "+valid)
-	w := httptest.NewRecorder()
-	client.Middleware()(whoami).ServeHTTP(w, r)
+			r := httptest.NewRequest("GET", "/me", nil)
+			r.Header.Set("Authorization", "Bearer "+valid)
+			w := httptest.NewRecorder()
+			client.Middleware()(whoami).ServeHTTP(w, r)
 
-	if w.Code != http.StatusServiceUnavailable {
-		t.Errorf("status during a key-set outage = %d, want 503", w.Code)
+			if w.Code != http.StatusServiceUnavailable {
+				t.Errorf("status when the key set is answered %d = %d, want 503", status, w.Code)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); got != "" {
+				t.Errorf("WWW-Authenticate = %q during an outage, want none: the token is not at fault", got)
+			}
+			assertJSONMessage(t, w)
+		})
 	}
-	if got := w.Header().Get("WWW-Authenticate"); got != "" {
-		t.Errorf("WWW-Authenticate = %q during an outage, want none: the token is not at fault", got)
-	}
-	assertJSONMessage(t, w)
 }
 
 func TestMiddlewareOptions(t *testing.T) {
@@ -156,6 +162,7 @@ func TestMiddlewareOptions(t *testing.T) {
 		{"cookie missing", []jam.MiddlewareOption{fromCookie}, "", valid, 401, "", nil},
 		{"error handler, missing", []jam.MiddlewareOption{teapot}, "", "", 418, "", jam.ErrNoToken},
 		{"error handler, invalid", []jam.MiddlewareOption{teapot}, "", "x.y.z", 418, "", jam.ErrMalformedToken},
+		{"error handler, malformed header", []jam.MiddlewareOption{teapot}, "", " ", 418, "", jam.ErrInvalidRequest},
 		{"optional, anonymous", []jam.MiddlewareOption{jam.WithCredentialsOptional()}, "", "", 200, "anonymous", nil},
 		{"optional, valid", []jam.MiddlewareOption{jam.WithCredentialsOptional()}, "", valid, 200, testEmail, nil},
 		{"optional, invalid", []jam.MiddlewareOption{jam.WithCredentialsOptional()}, "", "x.y.z", 401, "", nil},
@@ -182,6 +189,9 @@ func TestMiddlewareOptions(t *testing.T) {
 			}
 			if tt.wantErr != nil && !errors.Is(handled, tt.wantErr) {
 				t.Errorf("error handler got %v, want %v", handled, tt.wantErr)
+			}
+			if errors.Is(handled, jam.ErrBadRequest) {
+				t.Errorf("error handler got %v, which matches JAM's ErrBadRequest: the request's fault is not JAM's answer", handled)
 			}
 		})
 	}
