@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks of bench/ and prints benchstat's tables (ns/op, B/op,
-# allocs/op; each implementation against the floor) and the ratios issue 7
+# allocs/op; each implementation against the floor) and the ratios BENCHMARKS.md
 # sets targets for. It needs only Go, and takes two minutes or so.
 #
 #   JAM_BENCH_COUNT   runs of each benchmark, at least 6 (default 8)

@@ -116,7 +116,7 @@ func goJAM(tb testing.TB, f *fixture, now func() time.Time) []impl {
 }
 
 // peers returns go-oidc, jwx and golang-jwt, each with the key set and
-// checking what issue 7 names of go-jam's checks: ES512 only, iss, aud
+// checking the core of go-jam's checks: ES512 only, iss, aud
 // (the app ID), and an exp that is present and has not passed. What
 // go-jam checks besides (token_use, email, no key-bearing headers) they
 // are not asked to, so any difference that makes favours them. Each is

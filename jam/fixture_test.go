@@ -147,7 +147,7 @@ func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
 	mux.HandleFunc("GET /"+testAppID+"/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		ks.fetches.Add(1)
 		ks.mu.Lock()
-		status, body, fault, gate := ks.status, ks.body, ks.fault, ks.gate
+		gate := ks.gate
 		ks.mu.Unlock()
 		if gate != nil {
 			select {
@@ -156,6 +156,11 @@ func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
 				return
 			}
 		}
+		// Read after the gate, so that a held fetch answers with what the
+		// test set while it was held.
+		ks.mu.Lock()
+		status, body, fault := ks.status, ks.body, ks.fault
+		ks.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		if fault {
 			w.Header().Set(contract.FaultHeader, "getJWKS")

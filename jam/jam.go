@@ -36,6 +36,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/go-jam/go-jam/generated/jamclient"
 )
@@ -60,7 +61,7 @@ const (
 const (
 	defaultTimeout   = 10 * time.Second
 	defaultLeeway    = time.Minute
-	defaultCooldown  = time.Minute
+	defaultRefetch   = 10 * time.Second
 	keySetFetchLimit = 10 * time.Second
 )
 
@@ -76,8 +77,10 @@ type Client struct {
 	now     func() time.Time
 	keys    *keySet
 	cache   *lru.Cache[[sha256.Size]byte, cacheEntry] // nil when off
-	// cacheSize is the cache's capacity, 0 for no cache.
-	cacheSize int
+
+	// Options applied in New.
+	cacheSize       int // 0 for no cache
+	refetchInterval time.Duration
 }
 
 // An Option configures a Client in New.
@@ -135,19 +138,20 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithRefetchCooldown sets how long after refetching the key set for an
-// unknown kid the Client refuses further unknown kids without refetching;
-// the default is one minute. It bounds the requests to JAM a flood of
-// forged tokens can cause. The first fetch does not start a cooldown, so a
-// key rotated right after start-up verifies at once. Zero refetches for
-// every unknown kid, which a production Client MUST NOT do; negative is an
-// error.
-func WithRefetchCooldown(d time.Duration) Option {
+// WithRefetchInterval bounds the key-set fetches that tokens naming a kid
+// the Client does not hold can cause: one per interval on average, from a
+// token bucket that holds one; the default is 10 seconds. A flood of forged
+// tokens then costs JAM at most 6 fetches a minute, and a key JAM publishes
+// verifies within one interval even during such a flood. The first fetch
+// is not counted, so a key rotated right after start-up verifies at once.
+// Zero removes the bound, which a production Client MUST NOT do; negative
+// is an error.
+func WithRefetchInterval(d time.Duration) Option {
 	return func(c *Client) error {
 		if d < 0 {
-			return errors.New("jam: negative refetch cooldown")
+			return errors.New("jam: negative refetch interval")
 		}
-		c.keys.cooldown = d
+		c.refetchInterval = d
 		return nil
 	}
 }
@@ -185,9 +189,9 @@ func New(appID string, opts ...Option) (*Client, error) {
 		hc:      &http.Client{Timeout: defaultTimeout},
 		leeway:  defaultLeeway,
 		now:     time.Now,
-		keys:    &keySet{cooldown: defaultCooldown},
 
-		cacheSize: DefaultCacheSize,
+		cacheSize:       DefaultCacheSize,
+		refetchInterval: defaultRefetch,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -206,8 +210,11 @@ func New(appID string, opts ...Option) (*Client, error) {
 	if c.cacheSize > 0 {
 		c.cache, _ = lru.New[[sha256.Size]byte, cacheEntry](c.cacheSize) // errors only for size <= 0
 	}
-	c.keys.fetch = c.fetchKeySet
-	c.keys.now = c.now
+	refetch := rate.Inf
+	if c.refetchInterval > 0 {
+		refetch = rate.Every(c.refetchInterval)
+	}
+	c.keys = &keySet{fetch: c.fetchKeySet, now: c.now, refetch: rate.NewLimiter(refetch, 1)}
 	return c, nil
 }
 

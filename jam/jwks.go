@@ -7,137 +7,147 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
-// keySet caches the app's signing keys by kid and refetches them when a
-// token names a kid it does not hold.
+// keySet caches the app's signing keys by kid. It fetches them on first
+// use, and again, within a rate limit, when a token names a kid it does not
+// hold. Every fetch is one flight that all callers share.
 type keySet struct {
-	fetch    func(context.Context) (*jose.JSONWebKeySet, error)
-	now      func() time.Time
-	cooldown time.Duration
+	fetch   func(context.Context) (*jose.JSONWebKeySet, error)
+	now     func() time.Time
+	refetch *rate.Limiter // the refetches unknown kids may cause
 
 	flight singleflight.Group
 
-	mu          sync.RWMutex
-	keys        map[string]*ecdsa.PublicKey // nil until a fetch succeeded
-	lastRefetch time.Time                   // when an unknown kid last caused a fetch
-	lastErr     error                       // of the last failed fetch, at failedAt
-	failedAt    time.Time
+	mu       sync.RWMutex
+	keys     map[string][]*ecdsa.PublicKey // by kid; nil until a fetch succeeded
+	lastErr  error                         // of the last fetch; nil if it succeeded
+	failedAt time.Time                     // when the last failed fetch ended
 }
 
 // failureBackoff is how long after a failed fetch a Client with no keys
 // yet refuses to fetch again, returning that failure instead.
 const failureBackoff = time.Second
 
-// key returns the public key with the given kid.
-func (s *keySet) key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
-	s.mu.RLock()
-	k, ok := s.keys[kid]
-	s.mu.RUnlock()
-	if ok {
-		return k, nil
+// lookup returns the keys with the given kid, fetching the set if it holds
+// none and may fetch.
+func (s *keySet) lookup(ctx context.Context, kid string) ([]*ecdsa.PublicKey, error) {
+	keys, fetch, err := s.held(kid)
+	if !fetch {
+		return keys, err
 	}
+	if _, err := s.fetchShared(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	keys = s.keys[kid]
+	s.mu.RUnlock()
+	if keys == nil {
+		return nil, notVerified(ErrUnknownKey, nil)
+	}
+	return keys, nil
+}
 
-	// Everyone missing a key shares one flight; each waits for it no
-	// longer than its own context allows.
-	ch := s.flight.DoChan("keys", func() (any, error) { return nil, s.update(ctx, kid) })
+// held returns the keys with the given kid, or the answer for a kid the
+// set lacks, or fetch = true when the set may be fetched to look for it.
+func (s *keySet) held(kid string) (keys []*ecdsa.PublicKey, fetch bool, err error) {
+	s.mu.RLock()
+	keys, warm, lastErr, failedAt := s.keys[kid], s.keys != nil, s.lastErr, s.failedAt
+	s.mu.RUnlock()
+	now := s.now()
+	switch {
+	case keys != nil:
+		return keys, false, nil
+	case !warm:
+		// Cold and JAM just failed: answer as it did rather than ask again
+		// for every request of an outage.
+		if lastErr != nil && now.Sub(failedAt) < failureBackoff {
+			return nil, false, lastErr
+		}
+		return nil, true, nil
+	case s.refetch.AllowN(now, 1):
+		return nil, true, nil
+	case lastErr != nil:
+		// The last fetch failed, so the kid may be a new key JAM could not
+		// tell: an outage, not a bad token.
+		return nil, false, lastErr
+	}
+	return nil, false, notVerified(ErrUnknownKey, nil)
+}
+
+// fetchShared fetches the key set, or joins the fetch in flight, and waits
+// for it no longer than ctx allows. The fetch runs on behalf of every
+// caller waiting, so it is bounded by keySetFetchLimit rather than by ctx.
+func (s *keySet) fetchShared(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	ch := s.flight.DoChan("keys", func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keySetFetchLimit)
+		defer cancel()
+		set, err := s.fetch(ctx)
+		s.store(set, err)
+		return set, err
+	})
 	select {
 	case <-ctx.Done():
-		return nil, &Error{Op: opVerifyToken, Err: ctx.Err(), kinds: []error{ErrKeySetUnavailable}}
+		return nil, &Error{Op: opFetchKeySet, Err: ctx.Err(), kinds: []error{ErrKeySetUnavailable}}
 	case res := <-ch:
 		if res.Err != nil {
 			return nil, res.Err
 		}
+		return res.Val.(*jose.JSONWebKeySet), nil
 	}
-
-	s.mu.RLock()
-	k, ok = s.keys[kid]
-	s.mu.RUnlock()
-	if !ok {
-		return nil, notVerified(ErrUnknownKey, nil)
-	}
-	return k, nil
 }
 
-// update fetches the key set unless kid is already there, or the cache is
-// warm and an unknown kid caused a fetch less than a cooldown ago. It runs
-// in the flight, on behalf of every caller waiting; a failure keeps the
-// keys already held.
-func (s *keySet) update(ctx context.Context, kid string) error {
-	s.mu.Lock()
-	_, known := s.keys[kid]
-	warm := s.keys != nil
-	now := s.now()
-	switch {
-	case known || (warm && !s.lastRefetch.IsZero() && now.Sub(s.lastRefetch) < s.cooldown):
-		s.mu.Unlock()
-		return nil
-	case !warm && s.lastErr != nil && now.Sub(s.failedAt) < failureBackoff:
-		// Cold and JAM just failed: answer as it did rather than ask
-		// again for every request of an outage.
-		err := s.lastErr
-		s.mu.Unlock()
-		return err
-	case warm:
-		s.lastRefetch = now
-	}
-	s.mu.Unlock()
-
-	// The fetch outlives the caller that started it: others wait on it.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keySetFetchLimit)
-	defer cancel()
-	_, err := s.refresh(ctx)
-	if err != nil {
-		s.mu.Lock()
-		s.lastErr, s.failedAt = err, now
-		s.mu.Unlock()
-	}
-	return err
-}
-
-// refresh fetches the key set and replaces the cached one.
-func (s *keySet) refresh(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	set, err := s.fetch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keys := make(map[string]*ecdsa.PublicKey, len(set.Keys))
+// store replaces the keys with those of a successful fetch, or records a
+// failure and keeps the keys held: an outage must not log users out.
+func (s *keySet) store(set *jose.JSONWebKeySet, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err != nil {
+		s.lastErr, s.failedAt = err, s.now()
+		return
+	}
+	keys := make(map[string][]*ecdsa.PublicKey, len(set.Keys))
 	for _, k := range set.Keys {
 		pub := k.Key.(*ecdsa.PublicKey)
 		// Keep the pointer of a key held already, so that the tokens it
 		// verified stay in the token cache.
-		if old, ok := s.keys[k.KeyID]; ok && old.Equal(pub) {
-			pub = old
+		if i := slices.IndexFunc(s.keys[k.KeyID], func(old *ecdsa.PublicKey) bool { return old.Equal(pub) }); i >= 0 {
+			pub = s.keys[k.KeyID][i]
 		}
-		keys[k.KeyID] = pub
+		keys[k.KeyID] = append(keys[k.KeyID], pub)
 	}
-	s.keys = keys
-	return set, nil
+	s.keys, s.lastErr = keys, nil
 }
 
-// has reports whether key is still the set's key for kid.
+// has reports whether key is still one of the set's keys for kid.
 func (s *keySet) has(kid string, key *ecdsa.PublicKey) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.keys[kid] == key
+	return slices.Contains(s.keys[kid], key)
 }
 
-// JWKS fetches the app's JWK Set now, replaces the cached keys with it and
-// returns the keys VerifyToken can use: EC P-521 public keys for signing
-// with a kid. Keys of other types, or that hold private parts, are left out.
+// JWKS fetches the app's JWK Set now, or joins a fetch already in flight,
+// replaces the cached keys with it and returns the keys VerifyToken can
+// use: EC P-521 public keys for signing with a kid. Keys of other types, or
+// that hold private parts, are left out.
 //
 // A key JAM retires keeps verifying tokens until the set is fetched again,
 // which VerifyToken does only for a kid it does not know; call JWKS to
 // make a retirement take effect at once.
 func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	return c.keys.refresh(ctx)
+	set, err := c.keys.fetchShared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Callers that shared the fetch each get a slice of their own.
+	return &jose.JSONWebKeySet{Keys: slices.Clone(set.Keys)}, nil
 }
 
 // fetchKeySet GETs the app's JWK Set and keeps the keys that can verify

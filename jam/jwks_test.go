@@ -32,8 +32,8 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("VerifyToken(key-1) = %v", err)
 	}
 
-	// JAM rotates right after the cache warmed up: the first fetch started
-	// no cooldown, so the new kid is fetched at once.
+	// JAM rotates right after the cache warmed up: the first fetch is not
+	// counted against the refetch rate, so the new kid is fetched at once.
 	ks.setKeys(t, k2)
 	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, k2.kid, c, nil)); err != nil {
 		t.Fatalf("VerifyToken(key-2 after rotation) = %v", err)
@@ -46,10 +46,10 @@ func TestKeyRotation(t *testing.T) {
 	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
 	assertRefused(t, err, jam.ErrUnknownKey)
 	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("fetches = %d, want 2: an unknown kid inside the cooldown fetches nothing", n)
+		t.Errorf("fetches = %d, want 2: an unknown kid right after a refetch fetches nothing", n)
 	}
 
-	// A flood of unknown kids inside the cooldown costs no request.
+	// A flood of unknown kids within the refetch interval costs no request.
 	for i := range 100 {
 		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, fmt.Sprintf("forged-%d", i), c, nil))
 		assertRefused(t, err, jam.ErrUnknownKey)
@@ -58,34 +58,58 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("fetches after a flood of unknown kids = %d, want 2", n)
 	}
 
-	// After the cooldown, an unknown kid may refetch once more.
-	clk.Advance(time.Minute)
+	// After the interval, an unknown kid may refetch once more.
+	clk.Advance(10 * time.Second)
 	k3 := newSigningKey(t, "key-3")
 	ks.setKeys(t, k2, k3)
 	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k3.priv, k3.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(key-3 after the cooldown) = %v", err)
+		t.Fatalf("VerifyToken(key-3 after the refetch interval) = %v", err)
 	}
 	if n := ks.fetches.Load(); n != 3 {
 		t.Errorf("fetches = %d, want 3", n)
 	}
 }
 
-func TestRefetchCooldownOption(t *testing.T) {
+func TestRefetchIntervalOption(t *testing.T) {
 	k1 := newSigningKey(t, "key-1")
-	ks := newKeyServer(t, k1)
-	clk := newClock()
-	client := ks.client(t, clk, jam.WithRefetchCooldown(time.Hour))
-	ctx := context.Background()
-	c := claims(ks.URL, testNow)
-
-	// Two minutes apart: past the default cooldown, inside the hour.
-	for i := range 3 {
-		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
-		assertRefused(t, err, jam.ErrUnknownKey)
-		clk.Advance(2 * time.Minute)
+	tests := []struct {
+		interval time.Duration
+		want     int32 // fetches: the warm-up, then for unknown kids 30 s apart
+	}{
+		{time.Hour, 2},        // the first unknown kid
+		{time.Minute, 3},      // the first and the third
+		{10 * time.Second, 4}, // the default: every one
+		{0, 4},                // no bound
 	}
-	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("fetches = %d, want 2 (first use, one unknown kid)", n)
+	for _, tt := range tests {
+		t.Run(tt.interval.String(), func(t *testing.T) {
+			ks := newKeyServer(t, k1)
+			clk := newClock()
+			client := ks.client(t, clk, jam.WithRefetchInterval(tt.interval))
+			c := claims(ks.URL, testNow)
+			if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
+				t.Fatalf("VerifyToken(warm-up) = %v", err)
+			}
+			for i := range 3 {
+				_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
+				assertRefused(t, err, jam.ErrUnknownKey)
+				clk.Advance(30 * time.Second)
+			}
+			if n := ks.fetches.Load(); n != tt.want {
+				t.Errorf("WithRefetchInterval(%v): fetches = %d, want %d", tt.interval, n, tt.want)
+			}
+		})
+	}
+
+	// Without a bound, unknown kids in the same instant each refetch.
+	ks := newKeyServer(t, k1)
+	client := ks.client(t, newClock(), jam.WithRefetchInterval(0))
+	c := claims(ks.URL, testNow)
+	for i := range 3 {
+		client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
+	}
+	if n := ks.fetches.Load(); n != 3 {
+		t.Errorf("WithRefetchInterval(0): fetches for 3 unknown kids at once = %d, want 3", n)
 	}
 }
 
@@ -95,10 +119,13 @@ func TestConcurrentFirstVerifications(t *testing.T) {
 	client := ks.client(t, newClock())
 	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
 
+	// Enough callers to pile up on the fetch; each then checks a P-521
+	// signature, which the race detector makes slow.
+	const callers = 200
 	gate := ks.hold()
 	var wg sync.WaitGroup
-	errs := make(chan error, 1000)
-	for range 1000 {
+	errs := make(chan error, callers)
+	for range callers {
 		wg.Go(func() {
 			_, err := client.VerifyToken(context.Background(), token)
 			errs <- err
@@ -113,7 +140,7 @@ func TestConcurrentFirstVerifications(t *testing.T) {
 		}
 	}
 	if n := ks.fetches.Load(); n != 1 {
-		t.Errorf("1000 concurrent first verifications fetched the key set %d times, want 1", n)
+		t.Errorf("%d concurrent first verifications fetched the key set %d times, want 1", callers, n)
 	}
 }
 
@@ -354,11 +381,174 @@ func TestUnusableKeysSkipped(t *testing.T) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) string {
+func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestOutageIsNotALogout: while the last refetch failed, a token with a
+// kid the cache lacks gets ErrKeySetUnavailable, not ErrUnknownKey, however
+// often it is retried: an outage must not read as a bad token.
+func TestOutageIsNotALogout(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	clk := newClock()
+	client := ks.client(t, clk)
+	ctx := context.Background()
+	c := claims(ks.URL, testNow)
+	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(warm-up) = %v", err)
+	}
+
+	ks.respond(http.StatusServiceUnavailable, []byte(`{"message":"down"}`))
+	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
+	for i := range 3 {
+		_, err := client.VerifyToken(ctx, fresh)
+		assertUnavailable(t, err)
+		if i == 0 && ks.fetches.Load() != 2 {
+			t.Fatalf("fetches = %d, want 2: the unknown kid refetches once", ks.fetches.Load())
+		}
+	}
+
+	// JAM is back with the new key: the next refetch the rate limit allows
+	// brings it.
+	ks.setKeys(t, k1, k2)
+	clk.Advance(time.Minute)
+	if _, err := client.VerifyToken(ctx, fresh); err != nil {
+		t.Errorf("VerifyToken(new key, JAM back) = %v, want nil", err)
+	}
+}
+
+// TestRotationDuringUnknownKidFlood: forged kids arriving every second
+// cannot hold back a real rotation for more than the refetch interval,
+// and cost at most 6 fetches a minute.
+func TestRotationDuringUnknownKidFlood(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	clk := newClock()
+	client := ks.client(t, clk)
+	ctx := context.Background()
+	c := claims(ks.URL, testNow)
+	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(warm-up) = %v", err)
+	}
+	forged := sign(t, jose.ES512, k1.priv, "forged", c, nil)
+	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
+
+	const published = 31 // seconds into the flood
+	verifiedAt := -1
+	var firstMinute int32
+	for sec := range 120 {
+		if sec == published {
+			ks.setKeys(t, k1, k2)
+		}
+		_, err := client.VerifyToken(ctx, forged)
+		assertRefused(t, err, jam.ErrUnknownKey)
+		if sec >= published && verifiedAt < 0 {
+			if _, err := client.VerifyToken(ctx, fresh); err == nil {
+				verifiedAt = sec
+			}
+		}
+		if sec == 59 {
+			firstMinute = ks.fetches.Load() - 1
+		}
+		clk.Advance(time.Second)
+	}
+	if verifiedAt < 0 || verifiedAt > published+10 {
+		t.Errorf("a token of the key published at %ds verified at %ds, want within 10s", published, verifiedAt)
+	}
+	if firstMinute > 6 {
+		t.Errorf("a minute of unknown kids caused %d fetches, want at most 6", firstMinute)
+	}
+}
+
+// TestDuplicateKeyIDs: a set with two keys under one kid verifies tokens
+// of either, as go-oidc does.
+func TestDuplicateKeyIDs(t *testing.T) {
+	a, b := newSigningKey(t, "dup"), newSigningKey(t, "dup")
+	ks := newKeyServer(t, a, b)
+	client := ks.client(t, newClock())
+	c := claims(ks.URL, testNow)
+	for name, k := range map[string]signingKey{"first": a, "second": b} {
+		if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k.priv, k.kid, c, nil)); err != nil {
+			t.Errorf("VerifyToken(signed by the %s key of kid dup) = %v, want nil", name, err)
+		}
+	}
+	forged := newSigningKey(t, "dup")
+	_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, forged.priv, forged.kid, c, nil))
+	assertRefused(t, err, jam.ErrSignature)
+}
+
+// TestColdBackoffFromEnd: the back-off after a failed cold fetch runs from
+// when the fetch ended, so a slow failure is not asked again at once.
+func TestColdBackoffFromEnd(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	ks.respond(http.StatusServiceUnavailable, nil)
+	clk := newClock()
+	client := ks.client(t, clk)
+	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+	ctx := context.Background()
+
+	gate := ks.hold()
+	done := make(chan error)
+	go func() {
+		_, err := client.VerifyToken(ctx, token)
+		done <- err
+	}()
+	for ks.fetches.Load() == 0 { // wait until the fetch reached the server
+		time.Sleep(time.Millisecond)
+	}
+	clk.Advance(2 * time.Second) // the fetch takes two seconds
+	close(gate)
+	assertUnavailable(t, <-done)
+
+	_, err := client.VerifyToken(ctx, token)
+	assertUnavailable(t, err)
+	if n := ks.fetches.Load(); n != 1 {
+		t.Errorf("fetches right after a slow failed fetch = %d, want 1", n)
+	}
+}
+
+// TestJWKSSharesTheFetch: JWKS and verifications share one fetch in
+// flight, so a slow JWKS cannot overwrite a newer set with an older one.
+func TestJWKSSharesTheFetch(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	client := ks.client(t, newClock())
+	c := claims(ks.URL, testNow)
+	if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(warm-up) = %v", err)
+	}
+
+	gate := ks.hold()
+	slow := make(chan error)
+	go func() {
+		_, err := client.JWKS(context.Background())
+		slow <- err
+	}()
+	for ks.fetches.Load() < 2 { // wait until JWKS reached the server
+		time.Sleep(time.Millisecond)
+	}
+	ks.setKeys(t, k1, k2)
+
+	// A verification that needs a refetch joins the one in flight; its
+	// deadline ends its wait, not the fetch.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, k2.kid, c, nil))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("VerifyToken(while JWKS is in flight, deadline) = %v, want DeadlineExceeded", err)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2: the verification joins the JWKS in flight", n)
+	}
+	close(gate)
+	if err := <-slow; err != nil {
+		t.Errorf("JWKS() = %v, want nil", err)
+	}
 }

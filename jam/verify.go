@@ -4,13 +4,15 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
@@ -77,27 +79,17 @@ func parseToken(s string) (*parsedToken, *Error) {
 		// decoded, so without this a token with a newline added verified.
 		return nil, notVerified(ErrMalformedToken, errors.New("not three base64url segments"))
 	}
+	if err := checkHeader(s[:strings.IndexByte(s, '.')]); err != nil {
+		return nil, err
+	}
 	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES512})
 	if err != nil {
-		if _, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
-			return nil, notVerified(ErrAlgorithm, nil)
-		}
 		// go-jose's parse errors may quote header values; say less.
 		return nil, notVerified(ErrMalformedToken, errors.New("not a JWS in compact serialization"))
 	}
 	h := jws.Signatures[0].Header
-	switch {
-	case h.KeyID == "":
+	if h.KeyID == "" {
 		return nil, notVerified(ErrMalformedToken, errors.New("no kid header"))
-	case h.JSONWebKey != nil:
-		return nil, notVerified(ErrMalformedToken, errors.New("embedded jwk header"))
-	case hasCertificates(h):
-		return nil, notVerified(ErrMalformedToken, errors.New("x5c header"))
-	}
-	for _, name := range []jose.HeaderKey{"jku", "x5u", "x5t", "x5t#S256", "crit"} {
-		if _, ok := h.ExtraHeaders[name]; ok {
-			return nil, notVerified(ErrMalformedToken, errors.New(string(name)+" header"))
-		}
 	}
 	typ, _ := h.ExtraHeaders["typ"].(string)
 
@@ -106,13 +98,55 @@ func parseToken(s string) (*parsedToken, *Error) {
 		header: Header{Algorithm: h.Algorithm, KeyID: h.KeyID, Type: typ},
 		raw:    jws.UnsafePayloadWithoutVerification(),
 	}
-	if err := json.Unmarshal(p.raw, &p.claims); err != nil {
-		return nil, notVerified(ErrMalformedToken, errors.New("claims are not a JSON object of the expected types"))
+	// go-jose's json, as strict as the header's parser: names match
+	// exactly, and a name given twice is refused rather than the last one
+	// winning.
+	if err := josejson.Unmarshal(p.raw, &p.claims); err != nil {
+		return nil, notVerified(ErrMalformedToken, errors.New("claims are not a JSON object of the expected types with unique names"))
 	}
 	if p.claims.Expiry == nil || p.claims.IssuedAt == nil || p.claims.Email == "" {
 		return nil, notVerified(ErrMalformedToken, errors.New("exp, iat or email missing"))
 	}
 	return p, nil
+}
+
+// maxHeaderSize bounds the protected header, base64url-encoded; JAM's is
+// about 120 bytes. A larger one is refused before it is decoded, so that
+// no header costs much to refuse.
+const maxHeaderSize = 1 << 10
+
+// forbiddenHeaders are the header members that name a key other than by
+// kid, or make the token's meaning depend on extensions (crit). Tokens with
+// any of them are refused from the raw header, before go-jose parses it:
+// go-jose would parse the certificates of an x5c chain, and
+// Header.Certificates would verify the chain, at the attacker's expense.
+var forbiddenHeaders = []string{"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit"}
+
+// checkHeader checks the protected header, the first segment of a token
+// in compact form: at most maxHeaderSize, a JSON object whose members are
+// unique and none of forbiddenHeaders, with alg exactly ES512.
+func checkHeader(segment string) *Error {
+	if len(segment) > maxHeaderSize {
+		return notVerified(ErrMalformedToken, errors.New("header over 1 KiB"))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		return notVerified(ErrMalformedToken, errors.New("header is not base64url"))
+	}
+	var members map[string]josejson.RawMessage
+	if err := josejson.Unmarshal(raw, &members); err != nil {
+		return notVerified(ErrMalformedToken, errors.New("header is not a JSON object with unique members"))
+	}
+	for _, name := range forbiddenHeaders {
+		if _, ok := members[name]; ok {
+			return notVerified(ErrMalformedToken, errors.New(name+" header"))
+		}
+	}
+	var alg string
+	if josejson.Unmarshal(members["alg"], &alg) != nil || alg != string(jose.ES512) {
+		return notVerified(ErrAlgorithm, nil)
+	}
+	return nil
 }
 
 // compactForm reports whether s has the form of a JWS in compact
@@ -131,13 +165,6 @@ func compactForm(s string) bool {
 	return dots == 2
 }
 
-// hasCertificates reports whether the header has an x5c member, which go-jose
-// keeps in an unexported field.
-func hasCertificates(h jose.Header) bool {
-	_, err := h.Certificates(x509.VerifyOptions{})
-	return !errors.Is(err, jose.ErrMissingX5cHeader)
-}
-
 // token returns the Token for p; only call it once p is verified.
 func (p *parsedToken) token() *Token {
 	c := &p.claims
@@ -147,7 +174,7 @@ func (p *parsedToken) token() *Token {
 			Email:    c.Email,
 			Subject:  c.Subject,
 			Issuer:   c.Issuer,
-			Audience: c.Audience,
+			Audience: []string(c.Audience),
 			ID:       c.ID,
 			TokenUse: c.TokenUse,
 			IssuedAt: c.IssuedAt.Time(),
@@ -164,9 +191,10 @@ func (p *parsedToken) token() *Token {
 // VerifyToken verifies a JAM ID token locally and returns its claims. It
 // accepts a token only if all of these hold:
 //
-//   - it is a compact JWS of at most 8 KiB with one ES512 signature, and its
-//     header names no key but by kid (no jwk, jku, x5u, x5c) and no crit;
-//   - the key in the app's JWK Set with the token's kid, an EC P-521 public
+//   - it is a compact JWS of at most 8 KiB with one ES512 signature; its
+//     header is at most 1 KiB, names each member once, names no key but by
+//     kid (no jwk, jku, x5u, x5c, x5t, x5t#S256) and has no crit;
+//   - a key in the app's JWK Set with the token's kid, an EC P-521 public
 //     key, verifies the signature;
 //   - iss is Issuer(), aud contains AppID(), token_use is "id";
 //   - exp has not passed, and nbf and iat are not in the future, each give or
@@ -178,8 +206,9 @@ func (p *parsedToken) token() *Token {
 // ErrKeySetUnavailable instead: the token is then neither valid nor invalid.
 //
 // The key set is fetched on the first call and cached. A kid the cache does
-// not hold triggers one refetch, at most once per cooldown
-// (WithRefetchCooldown); callers share a fetch in flight.
+// not hold triggers a refetch, within a rate limit (WithRefetchInterval);
+// callers share a fetch in flight. While the last fetch failed, such a
+// token gets ErrKeySetUnavailable rather than ErrUnknownKey.
 //
 // Tokens that verified are remembered (WithCacheSize), so verifying the
 // same token again costs a hash and a lookup instead of a signature check;
@@ -198,8 +227,7 @@ func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error
 					c.cache.Remove(sum)
 					return nil, err
 				}
-				t := *e.token
-				return &t, nil
+				return e.token.clone(), nil
 			}
 			c.cache.Remove(sum)
 		}
@@ -209,22 +237,33 @@ func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error
 	if perr != nil {
 		return nil, perr
 	}
-	key, err := c.keys.key(ctx, p.header.KeyID)
+	keys, err := c.keys.lookup(ctx, p.header.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.jws.DetachedVerify(p.raw, key); err != nil {
+	// A set may hold several keys under one kid; any of them will do.
+	i := slices.IndexFunc(keys, func(k *ecdsa.PublicKey) bool { return p.jws.DetachedVerify(p.raw, k) == nil })
+	if i < 0 {
 		return nil, notVerified(ErrSignature, nil)
 	}
 	tok := p.token()
 	if err := c.checkClaims(&tok.Claims); err != nil {
 		return nil, err
 	}
-	if c.cache != nil {
-		c.cache.Add(sum, cacheEntry{token: tok, key: key})
+	if c.cache == nil {
+		return tok, nil
 	}
-	t := *tok
-	return &t, nil
+	c.cache.Add(sum, cacheEntry{token: tok, key: keys[i]})
+	return tok.clone(), nil
+}
+
+// clone returns a copy of t that shares no memory with it, so that no
+// caller's changes reach the cache, or another caller.
+func (t *Token) clone() *Token {
+	c := *t
+	c.Claims.Audience = slices.Clone(t.Claims.Audience)
+	c.Claims.Raw = slices.Clone(t.Claims.Raw)
+	return &c
 }
 
 // cacheEntry is a verified token and the key that verified it.

@@ -1,4 +1,4 @@
-// Command ratios prints the ratios of bench/'s benchmarks that issue 7 sets
+// Command ratios prints the ratios of bench/'s benchmarks that BENCHMARKS.md sets
 // targets for. run.sh runs it as
 //
 //	ratios -paired bench.txt verify.csv refresh.csv
