@@ -315,6 +315,7 @@ func TestFaultRate(t *testing.T) {
 		counts[f]++
 	}
 	faulted := n - counts["401"]
+	t.Logf("fates of %d requests at rate %v, seed %d: %v", n, rate, seed, counts)
 	if math.Abs(float64(faulted)/n-rate) > 0.05 {
 		t.Errorf("faulted %d of %d with rate %v (seed %d), want about %v", faulted, n, rate, seed, rate*n)
 	}
