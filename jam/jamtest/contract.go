@@ -25,7 +25,7 @@ var loadContract = sync.OnceValues(func() (*contract.Spec, error) {
 
 // enforce is the middleware of every operation: it counts the request,
 // applies a fault, validates the request, and validates the response the
-// handler makes before sending it.
+// handler makes before sending it, or a fault that replaces it.
 func (s *Server) enforce(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x, err := s.contract.Match(r)
@@ -35,7 +35,8 @@ func (s *Server) enforce(next http.Handler) http.Handler {
 			return
 		}
 		op := Operation(x.Op)
-		if f, ok := s.admit(op); ok && inject(w, r, op, f) {
+		f, faulted := s.admit(op)
+		if faulted && !f.AfterHandling && inject(w, r, op, f) {
 			return
 		}
 
@@ -45,12 +46,16 @@ func (s *Server) enforce(next http.Handler) http.Handler {
 			return
 		}
 
+		s.handling(op)
 		resp := &bufferedResponse{header: make(http.Header)}
 		next.ServeHTTP(resp, r)
 		if err := s.contract.Response(x, resp.statusCode(), resp.header, resp.body.Bytes()); err != nil {
 			err = fmt.Errorf("jamtest: response violates openapi.yaml: %w", err)
 			s.violate(err)
 			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		if faulted && f.AfterHandling && inject(w, r, op, f) {
 			return
 		}
 		resp.sendTo(w)
