@@ -13,13 +13,13 @@ import (
 const maxBodySize = 1 << 20
 
 // call sends one request through the generated client, reads at most
-// maxBodySize of the answer and returns the body of a 2xx response. Any
-// other outcome becomes an *Error for op; secrets are redacted from the
-// server's message.
-func call(ctx context.Context, op string, send func(context.Context) (*http.Response, error), secrets ...string) ([]byte, error) {
+// maxBodySize of the answer and returns the body and header of a 2xx
+// response. Any other outcome becomes an *Error for op; secrets are
+// redacted from the server's message.
+func call(ctx context.Context, op string, send func(context.Context) (*http.Response, error), secrets ...string) ([]byte, http.Header, error) {
 	resp, err := send(ctx)
 	if err != nil {
-		return nil, transportError(ctx, op, err)
+		return nil, nil, transportError(ctx, op, err)
 	}
 	defer resp.Body.Close()
 
@@ -27,13 +27,13 @@ func call(ctx context.Context, op string, send func(context.Context) (*http.Resp
 	if err != nil {
 		e := transportError(ctx, op, err)
 		e.StatusCode = resp.StatusCode
-		return nil, e
+		return nil, nil, e
 	}
 	if len(body) > maxBodySize {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: errors.New("response body over 1 MiB"), kinds: []error{ErrUnexpectedStatus}}
+		return nil, nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: errors.New("response body over 1 MiB"), kinds: []error{ErrUnexpectedStatus}}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return body, nil
+		return body, resp.Header, nil
 	}
 
 	e := &Error{Op: op, StatusCode: resp.StatusCode, Message: serverMessage(body, secrets)}
@@ -51,7 +51,7 @@ func call(ctx context.Context, op string, send func(context.Context) (*http.Resp
 	default:
 		e.kinds = []error{ErrUnexpectedStatus}
 	}
-	return nil, e
+	return nil, nil, e
 }
 
 // transportError is the *Error for a request that got no (complete)

@@ -32,7 +32,7 @@ func FuzzErrorBody(f *testing.F) {
 		send := func(context.Context) (*http.Response, error) {
 			return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}, nil
 		}
-		got, err := call(context.Background(), opRefresh, send, secret)
+		got, _, err := call(context.Background(), opRefresh, send, secret)
 		if status >= 200 && status < 300 && len(body) <= maxBodySize {
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("call(%d) = %q, %v; want the body", status, got, err)

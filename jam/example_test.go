@@ -3,7 +3,9 @@ package jam_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
+	"expvar"
 	"fmt"
 	"io"
 	"log"
@@ -202,4 +204,30 @@ func ExampleClient_Middleware() {
 	// Output:
 	// 200 hello, ann@example.com
 	// 401 {"message":"missing bearer token"}
+}
+
+// Publishing the counters with expvar, the standard library's metrics
+// endpoint (/debug/vars), needs no metrics dependency: a Func is called on
+// every scrape, and Stats is cheap enough for that.
+func ExampleClient_Stats() {
+	srv := newJAM()
+	defer srv.Close()
+	client := srv.Client()
+
+	expvar.Publish("jam", expvar.Func(func() any { return client.Stats() }))
+
+	idToken, _ := srv.IssueTokens("ann@example.com")
+	for range 3 {
+		client.VerifyToken(context.Background(), idToken)
+	}
+	client.VerifyToken(context.Background(), "not a token")
+
+	// What GET /debug/vars shows under "jam".
+	var stats jam.Stats
+	if err := json.Unmarshal([]byte(expvar.Get("jam").String()), &stats); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d verifications, %d from the cache, %d refused; %d key-set fetch, %d key\n",
+		stats.Verifications, stats.CacheHits, stats.Refused, stats.KeySetFetches, stats.Keys)
+	// Output: 4 verifications, 2 from the cache, 1 refused; 1 key-set fetch, 1 key
 }

@@ -1,9 +1,21 @@
 package jam
 
+import "errors"
+
 // CacheLen returns how many verified tokens c remembers.
 func CacheLen(c *Client) int {
 	if c.cache == nil {
 		return 0
 	}
 	return c.cache.Len()
+}
+
+// AwaitKeySet waits for the key-set fetch in flight, if there is one, such
+// as a refresh VerifyToken started in the background and did not wait for.
+// A call that started one has registered it by the time it returns, so
+// after it this waits for that fetch. Only call it while no other goroutine
+// uses c: with no fetch in flight it runs an empty one, which a concurrent
+// caller could join.
+func AwaitKeySet(c *Client) {
+	<-c.keys.flight.DoChan("keys", func() (any, error) { return nil, errors.New("no fetch") })
 }

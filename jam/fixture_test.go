@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -132,11 +133,12 @@ type keyServer struct {
 	*httptest.Server
 	fetches atomic.Int32
 
-	mu     sync.Mutex
-	status int
-	body   []byte
-	fault  bool          // the answer is off-contract on purpose
-	gate   chan struct{} // when non-nil, fetches wait for it to close
+	mu           sync.Mutex
+	status       int
+	body         []byte
+	cacheControl string        // the Cache-Control header, if any
+	fault        bool          // the answer is off-contract on purpose
+	gate         chan struct{} // when non-nil, fetches wait for it to close
 }
 
 func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
@@ -159,9 +161,12 @@ func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
 		// Read after the gate, so that a held fetch answers with what the
 		// test set while it was held.
 		ks.mu.Lock()
-		status, body, fault := ks.status, ks.body, ks.fault
+		status, body, fault, cacheControl := ks.status, ks.body, ks.fault, ks.cacheControl
 		ks.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if cacheControl != "" {
+			w.Header().Set("Cache-Control", cacheControl)
+		}
 		if fault {
 			w.Header().Set(contract.FaultHeader, "getJWKS")
 		}
@@ -200,6 +205,23 @@ func (ks *keyServer) hold() chan struct{} {
 	defer ks.mu.Unlock()
 	ks.gate = make(chan struct{})
 	return ks.gate
+}
+
+// awaitFetches waits until the key server has received n fetches.
+func (ks *keyServer) awaitFetches(t testing.TB, n int32) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d key-set fetches", n), func() bool { return ks.fetches.Load() >= n })
+}
+
+// eventually waits for cond, something another goroutine makes true, for
+// at most 10 seconds.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
 }
 
 // client returns a jam client for testAppID at the key server, on clk.

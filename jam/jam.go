@@ -4,8 +4,10 @@
 // A Client starts logins (Authenticate), verifies the ES512 ID tokens users
 // send on every request locally against the app's JWK Set (VerifyToken),
 // refreshes them (Refresh) and logs users out (DeleteRefreshToken,
-// DeleteAllRefreshTokens). The key set is fetched on first use, cached, and
-// refetched when a token names a key the cache does not hold.
+// DeleteAllRefreshTokens). The key set is fetched on first use and cached;
+// it is refetched in the background once older than its max age, and,
+// within a rate limit, when a token names a key the cache does not hold. A
+// Client starts no goroutine while idle and needs no Close.
 //
 // # Errors
 //
@@ -62,6 +64,7 @@ const (
 	defaultTimeout   = 10 * time.Second
 	defaultLeeway    = time.Minute
 	defaultRefetch   = 10 * time.Second
+	defaultMaxAge    = time.Hour
 	keySetFetchLimit = 10 * time.Second
 )
 
@@ -77,10 +80,13 @@ type Client struct {
 	now     func() time.Time
 	keys    *keySet
 	cache   *lru.Cache[[sha256.Size]byte, cacheEntry] // nil when off
+	log     *slog.Logger
+	stats   counters
 
 	// Options applied in New.
 	cacheSize       int // 0 for no cache
 	refetchInterval time.Duration
+	maxAge          time.Duration
 }
 
 // An Option configures a Client in New.
@@ -156,6 +162,54 @@ func WithRefetchInterval(d time.Duration) Option {
 	}
 }
 
+// WithKeySetMaxAge sets how long the key set is used before a verification
+// refetches it; the default is one hour. The refetch runs in the
+// background, so no request waits for it: the keys held keep serving until
+// it succeeds, and after it fails, when it is retried within the refetch
+// rate limit (WithRefetchInterval). A key JAM has removed stops verifying,
+// and the tokens it verified leave the cache, once the refetch succeeds:
+// within one max age and one fetch. A Cache-Control max-age on JAM's
+// response shortens it for that set, but not below the refetch interval.
+// It must be positive.
+func WithKeySetMaxAge(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return errors.New("jam: key-set max age must be positive")
+		}
+		c.maxAge = d
+		return nil
+	}
+}
+
+// WithIssuer sets the iss claim VerifyToken expects; the default is the
+// base URL, a slash and the app ID, which is JAM's issuer when the Client
+// talks to JAM directly. Set it when the base URL is a proxy or carries a
+// path prefix that JAM does not know of.
+func WithIssuer(iss string) Option {
+	return func(c *Client) error {
+		if iss == "" {
+			return errors.New("jam: empty issuer")
+		}
+		c.issuer = iss
+		return nil
+	}
+}
+
+// WithLogger sets where the Client logs the life of its key set, with its
+// attributes grouped under "jam": each fetch (Debug: key count, duration),
+// each failed fetch (Warn: the status or cause), keys added or removed
+// (Info: their kids), and a refetch for an unknown kid that the rate limit
+// refused (Debug). Nothing logged holds a token, an email address or a
+// response body. The default, and nil, mean no logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) error {
+		if l != nil {
+			c.log = l.WithGroup("jam")
+		}
+		return nil
+	}
+}
+
 // DefaultCacheSize is how many verified tokens a Client remembers unless
 // WithCacheSize says otherwise. Full, such a cache holds about 10 MiB
 // (BENCHMARKS.md).
@@ -190,8 +244,11 @@ func New(appID string, opts ...Option) (*Client, error) {
 		leeway:  defaultLeeway,
 		now:     time.Now,
 
+		log: slog.New(slog.DiscardHandler),
+
 		cacheSize:       DefaultCacheSize,
 		refetchInterval: defaultRefetch,
+		maxAge:          defaultMaxAge,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -201,7 +258,9 @@ func New(appID string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	c.issuer = c.baseURL + "/" + appID
+	if c.issuer == "" {
+		c.issuer = c.baseURL + "/" + appID
+	}
 	api, err := jamclient.NewClient(c.baseURL+"/", jamclient.WithHTTPClient(c.hc))
 	if err != nil {
 		return nil, fmt.Errorf("jam: %w", err)
@@ -214,15 +273,24 @@ func New(appID string, opts ...Option) (*Client, error) {
 	if c.refetchInterval > 0 {
 		refetch = rate.Every(c.refetchInterval)
 	}
-	c.keys = &keySet{fetch: c.fetchKeySet, now: c.now, refetch: rate.NewLimiter(refetch, 1)}
+	c.keys = &keySet{
+		fetch:   c.fetchKeySet,
+		now:     c.now,
+		maxAge:  c.maxAge,
+		refetch: rate.NewLimiter(refetch, 1),
+		minAge:  min(c.refetchInterval, c.maxAge),
+		log:     c.log,
+		stats:   &c.stats,
+	}
+	c.keys.state.Store(&keyState{})
 	return c, nil
 }
 
 // AppID returns the ID of the app the Client works for.
 func (c *Client) AppID() string { return c.appID }
 
-// Issuer returns the iss claim the app's ID tokens carry: the base URL, a
-// slash and the app ID.
+// Issuer returns the iss claim VerifyToken expects of the app's ID tokens:
+// WithIssuer's, or else the base URL, a slash and the app ID.
 func (c *Client) Issuer() string { return c.issuer }
 
 // Authenticate asks JAM to email the user a magic link. Following it takes
@@ -232,7 +300,7 @@ func (c *Client) Authenticate(ctx context.Context, email string) error {
 	if email == "" {
 		return emptyArgument(opAuthenticate, "email address")
 	}
-	_, err := call(ctx, opAuthenticate, func(ctx context.Context) (*http.Response, error) {
+	_, _, err := call(ctx, opAuthenticate, func(ctx context.Context) (*http.Response, error) {
 		return c.api.Authenticate(ctx, c.appID, jamclient.AuthenticateRequest{Email: email})
 	}, email)
 	return err
@@ -248,7 +316,7 @@ func (c *Client) VerifyRemote(ctx context.Context, idToken string) (*Token, erro
 		err.Op = opVerifyRemote
 		return nil, err
 	}
-	_, cerr := call(ctx, opVerifyRemote, func(ctx context.Context) (*http.Response, error) {
+	_, _, cerr := call(ctx, opVerifyRemote, func(ctx context.Context) (*http.Response, error) {
 		return c.api.VerifyToken(ctx, c.appID, jamclient.VerifyRequest{IdToken: idToken})
 	}, idToken)
 	if cerr != nil {
@@ -264,7 +332,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, erro
 	if refreshToken == "" {
 		return "", emptyArgument(opRefresh, "refresh token")
 	}
-	body, err := call(ctx, opRefresh, func(ctx context.Context) (*http.Response, error) {
+	body, _, err := call(ctx, opRefresh, func(ctx context.Context) (*http.Response, error) {
 		return c.api.RefreshToken(ctx, c.appID, jamclient.RefreshRequest{RefreshToken: refreshToken})
 	}, refreshToken)
 	if err != nil {
@@ -290,7 +358,7 @@ func (c *Client) DeleteRefreshToken(ctx context.Context, idToken, refreshToken s
 	if idToken == "" {
 		return emptyArgument(opDeleteRefresh, "ID token")
 	}
-	_, err := call(ctx, opDeleteRefresh, func(ctx context.Context) (*http.Response, error) {
+	_, _, err := call(ctx, opDeleteRefresh, func(ctx context.Context) (*http.Response, error) {
 		return c.api.DeleteRefreshToken(ctx, c.appID, refreshToken, bearer(idToken))
 	}, idToken, refreshToken)
 	return err
@@ -303,7 +371,7 @@ func (c *Client) DeleteAllRefreshTokens(ctx context.Context, idToken string) err
 	if idToken == "" {
 		return emptyArgument(opDeleteAll, "ID token")
 	}
-	_, err := call(ctx, opDeleteAll, func(ctx context.Context) (*http.Response, error) {
+	_, _, err := call(ctx, opDeleteAll, func(ctx context.Context) (*http.Response, error) {
 		return c.api.DeleteAllRefreshTokens(ctx, c.appID, bearer(idToken))
 	}, idToken)
 	return err

@@ -459,6 +459,11 @@ func TestNew(t *testing.T) {
 		{"base URL unparsable", testAppID, []jam.Option{jam.WithBaseURL("http://[::1")}, true, ""},
 		{"negative leeway", testAppID, []jam.Option{jam.WithLeeway(-time.Second)}, true, ""},
 		{"negative refetch interval", testAppID, []jam.Option{jam.WithRefetchInterval(-time.Second)}, true, ""},
+		{"issuer set", testAppID, []jam.Option{jam.WithIssuer("https://jam.example/" + testAppID), jam.WithBaseURL("https://proxy.example/jam")}, false, "https://jam.example/" + testAppID},
+		{"empty issuer", testAppID, []jam.Option{jam.WithIssuer("")}, true, ""},
+		{"zero key-set max age", testAppID, []jam.Option{jam.WithKeySetMaxAge(0)}, true, ""},
+		{"negative key-set max age", testAppID, []jam.Option{jam.WithKeySetMaxAge(-time.Hour)}, true, ""},
+		{"nil logger", testAppID, []jam.Option{jam.WithLogger(nil)}, false, "https://api.justauthenticate.me/" + testAppID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,9 +6,13 @@ import (
 	"crypto/elliptic"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -17,19 +21,40 @@ import (
 )
 
 // keySet caches the app's signing keys by kid. It fetches them on first
-// use, and again, within a rate limit, when a token names a kid it does not
-// hold. Every fetch is one flight that all callers share.
+// use; again, in the background, once they are older than their max age;
+// and, within a rate limit, when a token names a kid it does not hold.
+// Every fetch is one flight that all callers share.
 type keySet struct {
-	fetch   func(context.Context) (*jose.JSONWebKeySet, error)
+	fetch   func(context.Context) (*fetchedSet, error)
 	now     func() time.Time
-	refetch *rate.Limiter // the refetches unknown kids may cause
+	maxAge  time.Duration // the longest the keys are used without a refetch
+	refetch *rate.Limiter // the refetches after the first
+	minAge  time.Duration // the refetch interval: the shortest max age
+	log     *slog.Logger
+	stats   *counters
 
 	flight singleflight.Group
+	mu     sync.Mutex // orders the writes of state
+	state  atomic.Pointer[keyState]
+}
 
-	mu       sync.RWMutex
-	keys     map[string][]*ecdsa.PublicKey // by kid; nil until a fetch succeeded
-	lastErr  error                         // of the last fetch; nil if it succeeded
-	failedAt time.Time                     // when the last failed fetch ended
+// keyState is what the key set holds at one time; it is replaced whole,
+// never changed, so that readers need no lock.
+type keyState struct {
+	keys      map[string][]*ecdsa.PublicKey // by kid; nil until a fetch succeeded
+	count     int                           // keys held
+	fetchedAt time.Time                     // of the last successful fetch
+	staleAt   time.Time                     // when the keys are older than their max age
+	lastErr   error                         // of the last fetch; nil if it succeeded
+	failedAt  time.Time                     // when the last failed fetch ended
+}
+
+// fetchedSet is a key set as fetched, with the max age its response's
+// Cache-Control gave, if any.
+type fetchedSet struct {
+	set       *jose.JSONWebKeySet
+	maxAge    time.Duration
+	hasMaxAge bool
 }
 
 // failureBackoff is how long after a failed fetch a Client with no keys
@@ -38,65 +63,64 @@ const failureBackoff = time.Second
 
 // lookup returns the keys with the given kid, fetching the set if it holds
 // none and may fetch.
-func (s *keySet) lookup(ctx context.Context, kid string) ([]*ecdsa.PublicKey, error) {
-	keys, fetch, err := s.held(kid)
-	if !fetch {
-		return keys, err
+func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*ecdsa.PublicKey, error) {
+	st := s.state.Load()
+	if keys := st.keys[kid]; keys != nil {
+		s.refreshIfStale(st, now)
+		return keys, nil
+	}
+	switch {
+	case st.keys == nil:
+		// Cold and JAM just failed: answer as it did rather than ask again
+		// for every request of an outage.
+		if st.lastErr != nil && now.Sub(st.failedAt) < failureBackoff {
+			return nil, st.lastErr
+		}
+	case !s.refetch.AllowN(now, 1):
+		s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
+		if st.lastErr != nil {
+			// The last fetch failed, so the kid may be a new key JAM
+			// could not tell: an outage, not a bad token.
+			return nil, st.lastErr
+		}
+		return nil, notVerified(ErrUnknownKey, nil)
 	}
 	if _, err := s.fetchShared(ctx); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	keys = s.keys[kid]
-	s.mu.RUnlock()
-	if keys == nil {
-		return nil, notVerified(ErrUnknownKey, nil)
+	if keys := s.state.Load().keys[kid]; keys != nil {
+		return keys, nil
 	}
-	return keys, nil
+	return nil, notVerified(ErrUnknownKey, nil)
 }
 
-// held returns the keys with the given kid, or the answer for a kid the
-// set lacks, or fetch = true when the set may be fetched to look for it.
-func (s *keySet) held(kid string) (keys []*ecdsa.PublicKey, fetch bool, err error) {
-	s.mu.RLock()
-	keys, warm, lastErr, failedAt := s.keys[kid], s.keys != nil, s.lastErr, s.failedAt
-	s.mu.RUnlock()
-	now := s.now()
-	switch {
-	case keys != nil:
-		return keys, false, nil
-	case !warm:
-		// Cold and JAM just failed: answer as it did rather than ask again
-		// for every request of an outage.
-		if lastErr != nil && now.Sub(failedAt) < failureBackoff {
-			return nil, false, lastErr
-		}
-		return nil, true, nil
-	case s.refetch.AllowN(now, 1):
-		return nil, true, nil
-	case lastErr != nil:
-		// The last fetch failed, so the kid may be a new key JAM could not
-		// tell: an outage, not a bad token.
-		return nil, false, lastErr
+// has reports whether key is still one of the set's keys for kid, for a
+// token the cache holds.
+func (s *keySet) has(kid string, key *ecdsa.PublicKey, now time.Time) bool {
+	st := s.state.Load()
+	s.refreshIfStale(st, now)
+	return slices.Contains(st.keys[kid], key)
+}
+
+// refreshIfStale starts a refetch of keys older than their max age, if the
+// rate limit allows, and returns without waiting for it: the keys held
+// serve until it succeeds, and after it fails.
+func (s *keySet) refreshIfStale(st *keyState, now time.Time) {
+	if now.Before(st.staleAt) || !s.refetch.AllowN(now, 1) {
+		return
 	}
-	return nil, false, notVerified(ErrUnknownKey, nil)
+	// The result goes to the flight's other waiters, if any; the channel
+	// is buffered, so nothing waits for this caller to read it.
+	s.flight.DoChan("keys", s.flightFunc(context.Background()))
 }
 
 // fetchShared fetches the key set, or joins the fetch in flight, and waits
-// for it no longer than ctx allows. The fetch runs on behalf of every
-// caller waiting, so it is bounded by keySetFetchLimit rather than by ctx.
+// for it no longer than ctx allows.
 func (s *keySet) fetchShared(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	ch := s.flight.DoChan("keys", func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keySetFetchLimit)
-		defer cancel()
-		set, err := s.fetch(ctx)
-		s.store(set, err)
-		return set, err
-	})
 	select {
 	case <-ctx.Done():
 		return nil, &Error{Op: opFetchKeySet, Err: ctx.Err(), kinds: []error{ErrKeySetUnavailable}}
-	case res := <-ch:
+	case res := <-s.flight.DoChan("keys", s.flightFunc(ctx)):
 		if res.Err != nil {
 			return nil, res.Err
 		}
@@ -104,33 +128,100 @@ func (s *keySet) fetchShared(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	}
 }
 
+// flightFunc is one fetch of the key set. It runs on behalf of every caller
+// waiting, so it is bounded by keySetFetchLimit rather than by ctx.
+func (s *keySet) flightFunc(ctx context.Context) func() (any, error) {
+	return func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keySetFetchLimit)
+		defer cancel()
+		start := time.Now()
+		f, err := s.fetch(ctx)
+		s.store(f, err, time.Since(start))
+		if err != nil {
+			return nil, err
+		}
+		return f.set, nil
+	}
+}
+
 // store replaces the keys with those of a successful fetch, or records a
 // failure and keeps the keys held: an outage must not log users out.
-func (s *keySet) store(set *jose.JSONWebKeySet, err error) {
+func (s *keySet) store(f *fetchedSet, err error, took time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stats.fetches.Add(1)
+	old := s.state.Load()
+	now := s.now()
 	if err != nil {
-		s.lastErr, s.failedAt = err, s.now()
+		s.stats.fetchErrors.Add(1)
+		s.log.Warn("key set fetch failed", "error", err.Error(), "duration", took, "keys_kept", old.count)
+		next := *old
+		next.lastErr, next.failedAt = err, now
+		s.state.Store(&next)
 		return
 	}
-	keys := make(map[string][]*ecdsa.PublicKey, len(set.Keys))
-	for _, k := range set.Keys {
+
+	next := &keyState{keys: make(map[string][]*ecdsa.PublicKey, len(f.set.Keys)), fetchedAt: now}
+	var added []string
+	for _, k := range f.set.Keys {
 		pub := k.Key.(*ecdsa.PublicKey)
 		// Keep the pointer of a key held already, so that the tokens it
 		// verified stay in the token cache.
-		if i := slices.IndexFunc(s.keys[k.KeyID], func(old *ecdsa.PublicKey) bool { return old.Equal(pub) }); i >= 0 {
-			pub = s.keys[k.KeyID][i]
+		if i := slices.IndexFunc(old.keys[k.KeyID], func(o *ecdsa.PublicKey) bool { return o.Equal(pub) }); i >= 0 {
+			pub = old.keys[k.KeyID][i]
+		} else {
+			added = append(added, k.KeyID)
 		}
-		keys[k.KeyID] = append(keys[k.KeyID], pub)
+		next.keys[k.KeyID] = append(next.keys[k.KeyID], pub)
+		next.count++
 	}
-	s.keys, s.lastErr = keys, nil
+	var removed []string
+	for kid, keys := range old.keys {
+		for _, k := range keys {
+			if !slices.Contains(next.keys[kid], k) {
+				removed = append(removed, kid)
+			}
+		}
+	}
+	next.staleAt = now.Add(s.maxAgeOf(f))
+	s.state.Store(next)
+
+	s.log.Debug("key set fetched", "keys", next.count, "duration", took)
+	if len(added) > 0 || len(removed) > 0 {
+		slices.Sort(removed)
+		s.log.Info("key set changed", "added", added, "removed", removed)
+	}
 }
 
-// has reports whether key is still one of the set's keys for kid.
-func (s *keySet) has(kid string, key *ecdsa.PublicKey) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Contains(s.keys[kid], key)
+// maxAgeOf is how long the keys of f may be used before a refetch: the
+// Cache-Control max-age of the response, clamped between the refetch
+// interval and the configured max age.
+func (s *keySet) maxAgeOf(f *fetchedSet) time.Duration {
+	if !f.hasMaxAge {
+		return s.maxAge
+	}
+	return min(max(f.maxAge, s.minAge), s.maxAge)
+}
+
+// cacheMaxAge reads the max age of a response from its Cache-Control
+// header: max-age, or zero for no-store and no-cache. ok is false when it
+// says neither.
+func cacheMaxAge(h http.Header) (d time.Duration, ok bool) {
+	for _, field := range h.Values("Cache-Control") {
+		for directive := range strings.SplitSeq(field, ",") {
+			name, value, _ := strings.Cut(strings.TrimSpace(directive), "=")
+			switch strings.ToLower(name) {
+			case "no-store", "no-cache":
+				return 0, true
+			case "max-age":
+				secs, err := strconv.ParseUint(strings.Trim(value, `"`), 10, 32)
+				if err == nil {
+					d, ok = time.Duration(secs)*time.Second, true
+				}
+			}
+		}
+	}
+	return d, ok
 }
 
 // JWKS fetches the app's JWK Set now, or joins a fetch already in flight,
@@ -138,9 +229,9 @@ func (s *keySet) has(kid string, key *ecdsa.PublicKey) bool {
 // use: EC P-521 public keys for signing with a kid. Keys of other types, or
 // that hold private parts, are left out.
 //
-// A key JAM retires keeps verifying tokens until the set is fetched again,
-// which VerifyToken does only for a kid it does not know; call JWKS to
-// make a retirement take effect at once.
+// VerifyToken refetches the set by itself once it is older than its max
+// age (WithKeySetMaxAge); call JWKS to make a key JAM removed stop
+// verifying at once.
 func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	set, err := c.keys.fetchShared(ctx)
 	if err != nil {
@@ -153,8 +244,8 @@ func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 // fetchKeySet GETs the app's JWK Set and keeps the keys that can verify
 // JAM's tokens. The set is decoded key by key, so that one key go-jose
 // cannot parse (a new key type, an invalid point) does not hide the others.
-func (c *Client) fetchKeySet(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	body, err := call(ctx, opFetchKeySet, func(ctx context.Context) (*http.Response, error) {
+func (c *Client) fetchKeySet(ctx context.Context) (*fetchedSet, error) {
+	body, header, err := call(ctx, opFetchKeySet, func(ctx context.Context) (*http.Response, error) {
 		return c.api.GetJWKS(ctx, c.appID)
 	})
 	if err != nil {
@@ -183,7 +274,9 @@ func (c *Client) fetchKeySet(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		// reason to refuse every user: keep the keys held, answer 503.
 		return nil, &Error{Op: opFetchKeySet, StatusCode: http.StatusOK, Err: errors.New("no usable key in the JWK Set"), kinds: []error{ErrKeySetUnavailable, ErrUnexpectedStatus}}
 	}
-	return set, nil
+	f := &fetchedSet{set: set}
+	f.maxAge, f.hasMaxAge = cacheMaxAge(header)
+	return f, nil
 }
 
 // usable reports whether k can verify a JAM ID token.

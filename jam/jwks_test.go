@@ -164,9 +164,7 @@ func TestWaitersHonourOwnContext(t *testing.T) {
 		_, err := client.VerifyToken(context.Background(), token)
 		second <- err
 	}()
-	for ks.fetches.Load() == 0 { // wait until the fetch reached the server
-		time.Sleep(time.Millisecond)
-	}
+	ks.awaitFetches(t, 1)
 
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) || !errors.Is(err, jam.ErrKeySetUnavailable) {
@@ -500,9 +498,7 @@ func TestColdBackoffFromEnd(t *testing.T) {
 		_, err := client.VerifyToken(ctx, token)
 		done <- err
 	}()
-	for ks.fetches.Load() == 0 { // wait until the fetch reached the server
-		time.Sleep(time.Millisecond)
-	}
+	ks.awaitFetches(t, 1)
 	clk.Advance(2 * time.Second) // the fetch takes two seconds
 	close(gate)
 	assertUnavailable(t, <-done)
@@ -531,9 +527,7 @@ func TestJWKSSharesTheFetch(t *testing.T) {
 		_, err := client.JWKS(context.Background())
 		slow <- err
 	}()
-	for ks.fetches.Load() < 2 { // wait until JWKS reached the server
-		time.Sleep(time.Millisecond)
-	}
+	ks.awaitFetches(t, 2) // JWKS reached the server
 	ks.setKeys(t, k1, k2)
 
 	// A verification that needs a refetch joins the one in flight; its

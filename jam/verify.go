@@ -215,15 +215,26 @@ func (p *parsedToken) token() *Token {
 // their times are still checked against the clock on every call, and they
 // are forgotten when their key leaves the key set.
 func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error) {
+	c.stats.verifications.Add(1)
+	tok, err := c.verifyToken(ctx, idToken)
+	if errors.Is(err, ErrNotVerified) {
+		c.stats.refused.Add(1)
+	}
+	return tok, err
+}
+
+func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error) {
 	if len(idToken) > maxTokenSize {
 		return nil, notVerified(ErrMalformedToken, errTooLarge)
 	}
+	now := c.now()
 	var sum [sha256.Size]byte
 	if c.cache != nil {
 		sum = sha256.Sum256([]byte(idToken))
 		if e, ok := c.cache.Get(sum); ok {
-			if c.keys.has(e.token.Header.KeyID, e.key) {
-				if err := c.checkTimes(&e.token.Claims); err != nil {
+			if c.keys.has(e.token.Header.KeyID, e.key, now) {
+				c.stats.cacheHits.Add(1)
+				if err := c.checkTimes(&e.token.Claims, now); err != nil {
 					c.cache.Remove(sum)
 					return nil, err
 				}
@@ -237,7 +248,7 @@ func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error
 	if perr != nil {
 		return nil, perr
 	}
-	keys, err := c.keys.lookup(ctx, p.header.KeyID)
+	keys, err := c.keys.lookup(ctx, p.header.KeyID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +258,7 @@ func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error
 		return nil, notVerified(ErrSignature, nil)
 	}
 	tok := p.token()
-	if err := c.checkClaims(&tok.Claims); err != nil {
+	if err := c.checkClaims(&tok.Claims, now); err != nil {
 		return nil, err
 	}
 	if c.cache == nil {
@@ -273,7 +284,7 @@ type cacheEntry struct {
 }
 
 // checkClaims checks the claims of a token whose signature is valid.
-func (c *Client) checkClaims(cl *Claims) *Error {
+func (c *Client) checkClaims(cl *Claims, now time.Time) *Error {
 	switch {
 	case cl.Issuer != c.issuer:
 		return notVerified(ErrIssuer, nil)
@@ -282,12 +293,11 @@ func (c *Client) checkClaims(cl *Claims) *Error {
 	case cl.TokenUse != "id":
 		return notVerified(ErrTokenUse, nil)
 	}
-	return c.checkTimes(cl)
+	return c.checkTimes(cl, now)
 }
 
-// checkTimes checks exp, nbf and iat against the clock, with the leeway.
-func (c *Client) checkTimes(cl *Claims) *Error {
-	now := c.now()
+// checkTimes checks exp, nbf and iat against now, with the leeway.
+func (c *Client) checkTimes(cl *Claims, now time.Time) *Error {
 	switch {
 	case now.After(cl.Expiry.Add(c.leeway)):
 		return notVerified(ErrExpired, nil)
