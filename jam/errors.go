@@ -3,6 +3,7 @@ package jam
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -26,8 +27,12 @@ type Error struct {
 	Message string
 	// Err is the underlying cause, if any.
 	Err error
+	// Attempts is how many requests were sent to JAM, retries included;
+	// 0 when none was (local verification, a bad argument).
+	Attempts int
 
-	kinds []error // sentinels this error matches, most general first
+	kinds             []error // sentinels this error matches, most general first
+	earlierMayHaveRun bool    // an earlier attempt may have run, its answer lost
 }
 
 func (e *Error) Error() string {
@@ -40,6 +45,9 @@ func (e *Error) Error() string {
 	}
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %q", e.Message)
@@ -107,6 +115,18 @@ var (
 	// ErrTokenUse: token_use is not "id".
 	ErrTokenUse = errors.New("jam: token_use not id")
 )
+
+// noAnswer reports whether e is for a request that got no complete answer.
+func (e *Error) noAnswer() bool { return e.kinds == nil }
+
+// cause says what went wrong, for a log record: the status, or the cause
+// of a request that got no answer.
+func (e *Error) cause() string {
+	if e.noAnswer() {
+		return e.Err.Error()
+	}
+	return "HTTP " + strconv.Itoa(e.StatusCode)
+}
 
 // notVerified is the error for a token that local checks refuse.
 func notVerified(reason error, cause error) *Error {

@@ -32,17 +32,17 @@ func FuzzErrorBody(f *testing.F) {
 		send := func(context.Context) (*http.Response, error) {
 			return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}, nil
 		}
-		got, _, err := call(context.Background(), opRefresh, send, secret)
+		got, _, e := roundTrip(context.Background(), request{op: opRefresh, send: send, secrets: []string{secret}})
 		if status >= 200 && status < 300 && len(body) <= maxBodySize {
-			if err != nil || !bytes.Equal(got, body) {
-				t.Fatalf("call(%d) = %q, %v; want the body", status, got, err)
+			if e != nil || !bytes.Equal(got, body) {
+				t.Fatalf("roundTrip(%d) = %q, %v; want the body", status, got, e)
 			}
 			return
 		}
-		var e *Error
-		if !errors.As(err, &e) || e.StatusCode != status {
-			t.Fatalf("call(%d) = %v, want a *Error with the status", status, err)
+		if e == nil || e.StatusCode != status {
+			t.Fatalf("roundTrip(%d) = %v, want a *Error with the status", status, e)
 		}
+		var err error = e
 		n := 0
 		for _, s := range []error{ErrBadRequest, ErrUnauthorized, ErrNotFound, ErrUnexpectedStatus} {
 			if errors.Is(err, s) {
@@ -50,14 +50,14 @@ func FuzzErrorBody(f *testing.F) {
 			}
 		}
 		if n != 1 {
-			t.Fatalf("call(%d) = %v matches %d sentinels, want 1", status, err, n)
+			t.Fatalf("roundTrip(%d) = %v matches %d sentinels, want 1", status, err, n)
 		}
 		m := e.Message
 		if len(m) > 200+len("…") || !utf8.ValidString(m) || strings.ContainsFunc(m, unicode.IsControl) {
-			t.Fatalf("call(%d) Message = %q, want at most 200 printable bytes", status, m)
+			t.Fatalf("roundTrip(%d) Message = %q, want at most 200 printable bytes", status, m)
 		}
 		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "ann@example.com") {
-			t.Fatalf("call(%d) error %q holds a secret", status, err)
+			t.Fatalf("roundTrip(%d) error %q holds a secret", status, err)
 		}
 	})
 }

@@ -1,6 +1,12 @@
 package jam
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
 
 // CacheLen returns how many verified tokens c remembers.
 func CacheLen(c *Client) int {
@@ -18,4 +24,22 @@ func CacheLen(c *Client) int {
 // caller could join.
 func AwaitKeySet(c *Client) {
 	<-c.keys.flight.DoChan("keys", func() (any, error) { return nil, errors.New("no fetch") })
+}
+
+// RecordWaits makes c record the waits between its attempts instead of
+// sleeping through them, and returns a function that reports them.
+func RecordWaits(c *Client) func() []time.Duration {
+	var mu sync.Mutex
+	var waits []time.Duration
+	c.wait = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+		return ctx.Err()
+	}
+	return func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(waits)
+	}
 }

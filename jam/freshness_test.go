@@ -99,7 +99,7 @@ func TestKeySetOutageAfterMaxAge(t *testing.T) {
 		t.Fatalf("VerifyToken(warm-up) = %v", err)
 	}
 
-	ks.respond(http.StatusServiceUnavailable, []byte(`{"message":"down"}`))
+	ks.respond(http.StatusInternalServerError, []byte(`{"message":"down"}`))
 	clk.Advance(time.Hour + time.Second)
 	for i, step := range []struct {
 		advance time.Duration
@@ -246,6 +246,7 @@ func TestLogs(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client := ks.client(t, clk, jam.WithLogger(logger))
+	jam.RecordWaits(client)
 	ctx := context.Background()
 	c := claims(ks.URL, testNow)
 	c["exp"] = testNow.Add(3 * time.Hour).Unix()
@@ -313,6 +314,8 @@ func TestLogs(t *testing.T) {
 		{"INFO", "key set changed", "removed", []string{"key-1"}, 1},
 		{"DEBUG", "unknown kid; refetch refused by the rate limit", "kid", "forged", 1},
 		{"WARN", "key set fetch failed", "keys_kept", 1, 3},
+		{"DEBUG", "retrying", "op", "fetch key set", 6},
+		{"DEBUG", "retrying", "after", "HTTP 502", 4},
 	} {
 		if n := count(want.level, want.msg, want.attr, want.value); n != want.n {
 			t.Errorf("%d records %s %q with %s=%v, want %d; all: %+v", n, want.level, want.msg, want.attr, want.value, want.n, records)

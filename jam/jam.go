@@ -82,6 +82,8 @@ type Client struct {
 	cache   *lru.Cache[[sha256.Size]byte, cacheEntry] // nil when off
 	log     *slog.Logger
 	stats   counters
+	retries int
+	wait    func(context.Context, time.Duration) error // between attempts
 
 	// Options applied in New.
 	cacheSize       int // 0 for no cache
@@ -158,6 +160,27 @@ func WithRefetchInterval(d time.Duration) Option {
 			return errors.New("jam: negative refetch interval")
 		}
 		c.refetchInterval = d
+		return nil
+	}
+}
+
+// WithRetries sets how many times a call to JAM is retried after a
+// transient failure; the default is 2, and 0 turns retries off. Only what
+// a repeat cannot harm is retried: the key-set fetch, VerifyRemote,
+// Refresh and the logouts on a failed connection and on 429, 502, 503 and
+// 504; Authenticate, which sends an email, only when the request never
+// left (no connection could be made) or JAM refused it with a Retry-After
+// (429, 503). Waits grow exponentially with full jitter, honour
+// Retry-After, and add up to at most 2 seconds a call, within the caller's
+// context; a Retry-After longer than that ends the call at once. A key-set
+// fetch that many verifications wait on is retried once for all of them.
+// Negative is an error.
+func WithRetries(n int) Option {
+	return func(c *Client) error {
+		if n < 0 {
+			return errors.New("jam: negative retries")
+		}
+		c.retries = n
 		return nil
 	}
 }
@@ -244,7 +267,9 @@ func New(appID string, opts ...Option) (*Client, error) {
 		leeway:  defaultLeeway,
 		now:     time.Now,
 
-		log: slog.New(slog.DiscardHandler),
+		log:     slog.New(slog.DiscardHandler),
+		retries: defaultRetries,
+		wait:    sleep,
 
 		cacheSize:       DefaultCacheSize,
 		refetchInterval: defaultRefetch,
@@ -300,9 +325,15 @@ func (c *Client) Authenticate(ctx context.Context, email string) error {
 	if email == "" {
 		return emptyArgument(opAuthenticate, "email address")
 	}
-	_, _, err := call(ctx, opAuthenticate, func(ctx context.Context) (*http.Response, error) {
-		return c.api.Authenticate(ctx, c.appID, jamclient.AuthenticateRequest{Email: email})
-	}, email)
+	_, _, err := c.call(ctx, request{
+		op: opAuthenticate,
+		send: func(ctx context.Context) (*http.Response, error) {
+			return c.api.Authenticate(ctx, c.appID, jamclient.AuthenticateRequest{Email: email})
+		},
+		secrets: []string{email},
+		// Each attempt that JAM runs sends an email.
+		once: true,
+	})
 	return err
 }
 
@@ -316,9 +347,13 @@ func (c *Client) VerifyRemote(ctx context.Context, idToken string) (*Token, erro
 		err.Op = opVerifyRemote
 		return nil, err
 	}
-	_, _, cerr := call(ctx, opVerifyRemote, func(ctx context.Context) (*http.Response, error) {
-		return c.api.VerifyToken(ctx, c.appID, jamclient.VerifyRequest{IdToken: idToken})
-	}, idToken)
+	_, _, cerr := c.call(ctx, request{
+		op: opVerifyRemote,
+		send: func(ctx context.Context) (*http.Response, error) {
+			return c.api.VerifyToken(ctx, c.appID, jamclient.VerifyRequest{IdToken: idToken})
+		},
+		secrets: []string{idToken},
+	})
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -332,9 +367,13 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, erro
 	if refreshToken == "" {
 		return "", emptyArgument(opRefresh, "refresh token")
 	}
-	body, _, err := call(ctx, opRefresh, func(ctx context.Context) (*http.Response, error) {
-		return c.api.RefreshToken(ctx, c.appID, jamclient.RefreshRequest{RefreshToken: refreshToken})
-	}, refreshToken)
+	body, _, err := c.call(ctx, request{
+		op: opRefresh,
+		send: func(ctx context.Context) (*http.Response, error) {
+			return c.api.RefreshToken(ctx, c.appID, jamclient.RefreshRequest{RefreshToken: refreshToken})
+		},
+		secrets: []string{refreshToken},
+	})
 	if err != nil {
 		return "", err
 	}
@@ -347,7 +386,9 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, erro
 
 // DeleteRefreshToken logs the user out on one device by deleting one of
 // their refresh tokens; idToken is the user's current ID token. An invalid
-// ID token matches ErrUnauthorized; an unknown refresh token ErrNotFound.
+// ID token matches ErrUnauthorized; an unknown refresh token ErrNotFound,
+// unless a retry meets it after an earlier attempt whose answer was lost:
+// that attempt deleted the token, and the logout succeeded.
 func (c *Client) DeleteRefreshToken(ctx context.Context, idToken, refreshToken string) error {
 	// An empty refresh token would turn the path into the one that deletes
 	// every refresh token, and a dot segment would be resolved away.
@@ -358,9 +399,17 @@ func (c *Client) DeleteRefreshToken(ctx context.Context, idToken, refreshToken s
 	if idToken == "" {
 		return emptyArgument(opDeleteRefresh, "ID token")
 	}
-	_, _, err := call(ctx, opDeleteRefresh, func(ctx context.Context) (*http.Response, error) {
-		return c.api.DeleteRefreshToken(ctx, c.appID, refreshToken, bearer(idToken))
-	}, idToken, refreshToken)
+	_, _, err := c.call(ctx, request{
+		op: opDeleteRefresh,
+		send: func(ctx context.Context) (*http.Response, error) {
+			return c.api.DeleteRefreshToken(ctx, c.appID, refreshToken, bearer(idToken))
+		},
+		secrets: []string{idToken, refreshToken},
+	})
+	if e, ok := errors.AsType[*Error](err); ok && e.StatusCode == http.StatusNotFound && e.earlierMayHaveRun {
+		// An earlier attempt deleted the token; only its answer was lost.
+		return nil
+	}
 	return err
 }
 
@@ -371,9 +420,13 @@ func (c *Client) DeleteAllRefreshTokens(ctx context.Context, idToken string) err
 	if idToken == "" {
 		return emptyArgument(opDeleteAll, "ID token")
 	}
-	_, _, err := call(ctx, opDeleteAll, func(ctx context.Context) (*http.Response, error) {
-		return c.api.DeleteAllRefreshTokens(ctx, c.appID, bearer(idToken))
-	}, idToken)
+	_, _, err := c.call(ctx, request{
+		op: opDeleteAll,
+		send: func(ctx context.Context) (*http.Response, error) {
+			return c.api.DeleteAllRefreshTokens(ctx, c.appID, bearer(idToken))
+		},
+		secrets: []string{idToken},
+	})
 	return err
 }
 

@@ -245,8 +245,11 @@ func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 // JAM's tokens. The set is decoded key by key, so that one key go-jose
 // cannot parse (a new key type, an invalid point) does not hide the others.
 func (c *Client) fetchKeySet(ctx context.Context) (*fetchedSet, error) {
-	body, header, err := call(ctx, opFetchKeySet, func(ctx context.Context) (*http.Response, error) {
-		return c.api.GetJWKS(ctx, c.appID)
+	body, header, err := c.call(ctx, request{
+		op: opFetchKeySet,
+		send: func(ctx context.Context) (*http.Response, error) {
+			return c.api.GetJWKS(ctx, c.appID)
+		},
 	})
 	if err != nil {
 		// Whatever JAM answered, the keys are unavailable; the status's own

@@ -15,6 +15,7 @@ type Stats struct {
 	Refused           int64     // of those, ErrNotVerified
 	KeySetFetches     int64     // fetch attempts ended, including failed ones and JWKS()
 	KeySetFetchErrors int64     // failed fetch attempts
+	Retries           int64     // requests to JAM sent again after a transient failure
 	Keys              int       // usable keys held now
 	KeySetFetchedAt   time.Time // last successful fetch, zero if none
 }
@@ -22,7 +23,7 @@ type Stats struct {
 // counters are the counts behind Stats.
 type counters struct {
 	verifications, cacheHits, refused atomic.Int64
-	fetches, fetchErrors              atomic.Int64
+	fetches, fetchErrors, retries     atomic.Int64
 }
 
 // Stats returns the Client's counters and the state of its key set.
@@ -34,6 +35,7 @@ func (c *Client) Stats() Stats {
 		Refused:           c.stats.refused.Load(),
 		KeySetFetches:     c.stats.fetches.Load(),
 		KeySetFetchErrors: c.stats.fetchErrors.Load(),
+		Retries:           c.stats.retries.Load(),
 		Keys:              st.count,
 		KeySetFetchedAt:   st.fetchedAt,
 	}

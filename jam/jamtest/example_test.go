@@ -85,6 +85,7 @@ func ExampleServer_SetFault() {
 	client := srv.Client()
 	_, refreshToken := srv.IssueTokens("ann@example.com")
 
+	// A gateway's HTML 502, once: the client retries it by itself.
 	srv.SetFault(jamtest.OpRefreshToken, jamtest.Fault{
 		Status:      http.StatusBadGateway,
 		ContentType: "text/html",
@@ -92,12 +93,15 @@ func ExampleServer_SetFault() {
 		Times:       1,
 	})
 	_, err := client.Refresh(context.Background(), refreshToken)
-	fmt.Println(errors.Is(err, jam.ErrUnexpectedStatus))
-	_, err = client.Refresh(context.Background(), refreshToken)
 	fmt.Println(err, srv.Requests(jamtest.OpRefreshToken))
+
+	// A 500 is not transient: it reaches the caller.
+	srv.SetFault(jamtest.OpRefreshToken, jamtest.Fault{Status: http.StatusInternalServerError, Times: 1})
+	_, err = client.Refresh(context.Background(), refreshToken)
+	fmt.Println(errors.Is(err, jam.ErrUnexpectedStatus), srv.Requests(jamtest.OpRefreshToken))
 	// Output:
-	// true
 	// <nil> 2
+	// true 3
 }
 
 // Tokens from before a key rotation stop verifying once the client has
