@@ -2,7 +2,6 @@ package jam
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -18,12 +17,14 @@ func CacheLen(c *Client) int {
 
 // AwaitKeySet waits for the key-set fetch in flight, if there is one, such
 // as a refresh VerifyToken started in the background and did not wait for.
-// A call that started one has registered it by the time it returns, so
-// after it this waits for that fetch. Only call it while no other goroutine
-// uses c: with no fetch in flight it runs an empty one, which a concurrent
-// caller could join.
+// A call that started one has done so by the time it returns.
 func AwaitKeySet(c *Client) {
-	<-c.keys.flight.DoChan("keys", func() (any, error) { return nil, errors.New("no fetch") })
+	c.keys.mu.Lock()
+	f := c.keys.flight
+	c.keys.mu.Unlock()
+	if f != nil {
+		<-f.done
+	}
 }
 
 // RecordWaits makes c record the waits between its attempts instead of

@@ -16,14 +16,12 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 )
 
 // keySet caches the app's signing keys by kid. It fetches them on first
 // use; again, in the background, once they are older than their max age;
 // and, within a rate limit, when a token names a kid it does not hold.
-// Every fetch is one flight that all callers share.
 type keySet struct {
 	fetch   func(context.Context) (*fetchedSet, error)
 	now     func() time.Time
@@ -33,9 +31,19 @@ type keySet struct {
 	log     *slog.Logger
 	stats   *counters
 
-	flight singleflight.Group
-	mu     sync.Mutex // orders the writes of state
+	mu     sync.Mutex // guards flight, and orders the writes of state
+	flight *flight    // the fetch in progress, if any
 	state  atomic.Pointer[keyState]
+}
+
+// A flight is one fetch of the key set, which every caller that needs one
+// while it runs shares. Unlike singleflight's, joining one and deciding
+// whether to start one happen under one lock, so that a caller the rate
+// limit would refuse still joins the fetch in progress.
+type flight struct {
+	done chan struct{} // closed once the result is stored
+	set  *jose.JSONWebKeySet
+	err  error
 }
 
 // keyState is what the key set holds at one time; it is replaced whole,
@@ -69,27 +77,32 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*ecds
 		s.refreshIfStale(st, now)
 		return keys, nil
 	}
-	switch {
-	case st.keys == nil:
-		// Cold and JAM just failed: answer as it did rather than ask again
-		// for every request of an outage.
-		if st.lastErr != nil && now.Sub(st.failedAt) < failureBackoff {
-			return nil, st.lastErr
+	f := s.join(ctx, func(st *keyState) bool {
+		switch {
+		case st.keys[kid] != nil: // a fetch that just ended brought it
+			return false
+		case st.keys == nil:
+			// Cold and JAM just failed: answer as it did rather than ask
+			// again for every request of an outage.
+			return st.lastErr == nil || now.Sub(st.failedAt) >= failureBackoff
 		}
-	case !s.refetch.AllowN(now, 1):
-		s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
-		if st.lastErr != nil {
-			// The last fetch failed, so the kid may be a new key JAM
-			// could not tell: an outage, not a bad token.
-			return nil, st.lastErr
+		return s.refetch.AllowN(now, 1)
+	})
+	if f != nil {
+		if _, err := f.wait(ctx); err != nil {
+			return nil, err
 		}
-		return nil, notVerified(ErrUnknownKey, nil)
 	}
-	if _, err := s.fetchShared(ctx); err != nil {
-		return nil, err
-	}
-	if keys := s.state.Load().keys[kid]; keys != nil {
+	st = s.state.Load()
+	switch keys := st.keys[kid]; {
+	case keys != nil:
 		return keys, nil
+	case f == nil && st.lastErr != nil:
+		// No fetch was allowed and the last one failed, so the kid may be
+		// a new key JAM could not tell: an outage, not a bad token.
+		return nil, st.lastErr
+	case f == nil:
+		s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
 	}
 	return nil, notVerified(ErrUnknownKey, nil)
 }
@@ -106,49 +119,58 @@ func (s *keySet) has(kid string, key *ecdsa.PublicKey, now time.Time) bool {
 // rate limit allows, and returns without waiting for it: the keys held
 // serve until it succeeds, and after it fails.
 func (s *keySet) refreshIfStale(st *keyState, now time.Time) {
-	if now.Before(st.staleAt) || !s.refetch.AllowN(now, 1) {
+	if now.Before(st.staleAt) {
 		return
 	}
-	// The result goes to the flight's other waiters, if any; the channel
-	// is buffered, so nothing waits for this caller to read it.
-	s.flight.DoChan("keys", s.flightFunc(context.Background()))
+	s.join(context.Background(), func(st *keyState) bool {
+		return !now.Before(st.staleAt) && s.refetch.AllowN(now, 1)
+	})
 }
 
-// fetchShared fetches the key set, or joins the fetch in flight, and waits
-// for it no longer than ctx allows.
-func (s *keySet) fetchShared(ctx context.Context) (*jose.JSONWebKeySet, error) {
+// join returns the fetch in flight, or else starts one if may, given the
+// current state, allows it; nil means neither. A nil may always allows.
+func (s *keySet) join(ctx context.Context, may func(*keyState) bool) *flight {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flight == nil && (may == nil || may(s.state.Load())) {
+		s.flight = &flight{done: make(chan struct{})}
+		go s.run(context.WithoutCancel(ctx), s.flight)
+	}
+	return s.flight
+}
+
+// run fetches the key set for f. It runs on behalf of every caller
+// waiting, so it is bounded by keySetFetchLimit, not by their contexts.
+func (s *keySet) run(ctx context.Context, f *flight) {
+	ctx, cancel := context.WithTimeout(ctx, keySetFetchLimit)
+	defer cancel()
+	start := time.Now()
+	fetched, err := s.fetch(ctx)
+	s.mu.Lock()
+	s.store(fetched, err, time.Since(start))
+	s.flight = nil
+	s.mu.Unlock()
+	if err == nil {
+		f.set = fetched.set
+	}
+	f.err = err
+	close(f.done)
+}
+
+// wait returns the result of f, waiting for it no longer than ctx allows.
+func (f *flight) wait(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	select {
 	case <-ctx.Done():
 		return nil, &Error{Op: opFetchKeySet, Err: ctx.Err(), kinds: []error{ErrKeySetUnavailable}}
-	case res := <-s.flight.DoChan("keys", s.flightFunc(ctx)):
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*jose.JSONWebKeySet), nil
-	}
-}
-
-// flightFunc is one fetch of the key set. It runs on behalf of every caller
-// waiting, so it is bounded by keySetFetchLimit rather than by ctx.
-func (s *keySet) flightFunc(ctx context.Context) func() (any, error) {
-	return func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keySetFetchLimit)
-		defer cancel()
-		start := time.Now()
-		f, err := s.fetch(ctx)
-		s.store(f, err, time.Since(start))
-		if err != nil {
-			return nil, err
-		}
-		return f.set, nil
+	case <-f.done:
+		return f.set, f.err
 	}
 }
 
 // store replaces the keys with those of a successful fetch, or records a
-// failure and keeps the keys held: an outage must not log users out.
+// failure and keeps the keys held: an outage must not log users out. The
+// caller holds s.mu.
 func (s *keySet) store(f *fetchedSet, err error, took time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.stats.fetches.Add(1)
 	old := s.state.Load()
 	now := s.now()
@@ -233,7 +255,7 @@ func cacheMaxAge(h http.Header) (d time.Duration, ok bool) {
 // age (WithKeySetMaxAge); call JWKS to make a key JAM removed stop
 // verifying at once.
 func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	set, err := c.keys.fetchShared(ctx)
+	set, err := c.keys.join(ctx, nil).wait(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -546,3 +546,47 @@ func TestJWKSSharesTheFetch(t *testing.T) {
 		t.Errorf("JWKS() = %v, want nil", err)
 	}
 }
+
+// TestRotationJoinsTheFetch: verifications of a new key that arrive while
+// the refetch it caused is in flight wait for it, rather than being refused
+// by the rate limit the refetch used up.
+func TestRotationJoinsTheFetch(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	client := ks.client(t, newClock())
+	c := claims(ks.URL, testNow)
+	if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(warm-up) = %v", err)
+	}
+
+	ks.setKeys(t, k1, k2)
+	gate := ks.hold()
+	first := make(chan error, 1)
+	go func() {
+		_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k2.priv, k2.kid, c, nil))
+		first <- err
+	}()
+	ks.awaitFetches(t, 2) // the refetch the first caused is in flight
+
+	// Another token of the new key joins it: its own deadline ends its wait,
+	// where a refusal by the rate limit would come at once.
+	c["jti"] = "another"
+	other := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := client.VerifyToken(ctx, other)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("VerifyToken(new key, refetch in flight) = %v, want it to wait for the refetch until its deadline", err)
+	}
+
+	close(gate)
+	if err := <-first; err != nil {
+		t.Errorf("VerifyToken(new key) = %v, want nil", err)
+	}
+	if _, err := client.VerifyToken(context.Background(), other); err != nil {
+		t.Errorf("VerifyToken(new key, after the refetch) = %v, want nil", err)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2", n)
+	}
+}
