@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"path"
 	"strings"
 
 	"github.com/go-jam/go-jam/generated/jamserver"
@@ -47,25 +48,46 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET "+magicLinkPath+"{code}", s.followMagicLink)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux answers a path that is not canonical ("/a/./b", "//a",
+		// "/a/b/..") with a redirect to the clean one, whatever the
+		// method: a client following it with its bearer token would
+		// DELETE …/user/refresh, every refresh token, for a request that
+		// named …/user/refresh/. instead. No JAM path is like that.
+		if p := r.URL.EscapedPath(); p != cleanPath(p) {
+			writeError(w, http.StatusNotFound, "jamtest: "+http.StatusText(http.StatusNotFound))
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
 		}
 		// ServeMux's own answer, plain text, to a request no pattern
-		// matches: 404, 405 with Allow, or a redirect to a clean path.
+		// matches: 404, or 405 with Allow.
 		h, _ := mux.Handler(r)
 		resp := &bufferedResponse{header: make(http.Header)}
 		h.ServeHTTP(resp, r)
-		switch code := resp.statusCode(); code {
-		case http.StatusNotFound, http.StatusMethodNotAllowed:
-			if allow := resp.header.Get("Allow"); allow != "" {
-				w.Header().Set("Allow", allow)
-			}
-			writeError(w, code, "jamtest: "+http.StatusText(code))
-		default:
-			resp.sendTo(w)
+		code := resp.statusCode()
+		if code != http.StatusMethodNotAllowed {
+			code = http.StatusNotFound
 		}
+		if allow := resp.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeError(w, code, "jamtest: "+http.StatusText(code))
 	})
+}
+
+// cleanPath is the path ServeMux would redirect p to: p with "." and ".."
+// segments resolved and slashes not doubled, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 // writeError answers with JAM's error body.
