@@ -149,10 +149,12 @@ func (a api) GetJWKS(_ context.Context, req jamserver.GetJWKSRequestObject) (jam
 	if req.AppId != a.s.AppID {
 		return jamserver.GetJWKS404JSONResponse{Message: msgAppNotFound}, nil
 	}
-	a.s.mu.Lock()
-	k := a.s.key
-	a.s.mu.Unlock()
-	return jamserver.GetJWKS200JSONResponse{Keys: []jamserver.JWK{k.public}}, nil
+	keys := a.s.publishedKeys()
+	set := jamserver.GetJWKS200JSONResponse{Keys: make([]jamserver.JWK, len(keys))}
+	for i, k := range keys {
+		set.Keys[i] = k.public
+	}
+	return set, nil
 }
 
 func (a api) VerifyToken(_ context.Context, req jamserver.VerifyTokenRequestObject) (jamserver.VerifyTokenResponseObject, error) {

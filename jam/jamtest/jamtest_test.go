@@ -505,14 +505,18 @@ func TestRotateKey(t *testing.T) {
 		t.Fatalf("VerifyToken(before rotation) = %v", err)
 	}
 
+	srv.PublishKey()
 	srv.RotateKey()
+	if got := srv.KeyIDs(); len(got) != 1 {
+		t.Errorf("KeyIDs() after RotateKey = %q, want one kid", got)
+	}
 	newID, _ := srv.IssueTokens(ann)
 	tok, err := client.VerifyToken(ctx, newID)
 	if err != nil {
 		t.Fatalf("VerifyToken(new key) = %v, want nil", err)
 	}
-	if tok.Header.KeyID == old.Header.KeyID {
-		t.Errorf("kid after RotateKey = %q, the old one", tok.Header.KeyID)
+	if tok.Header.KeyID == old.Header.KeyID || tok.Header.KeyID != srv.KeyIDs()[0] {
+		t.Errorf("kid after RotateKey = %q, want the new key %q", tok.Header.KeyID, srv.KeyIDs()[0])
 	}
 	if got := srv.Requests(jamtest.OpGetJWKS); got != 2 {
 		t.Errorf("Requests(OpGetJWKS) = %d, want 2 (first use, then the new kid)", got)

@@ -160,12 +160,13 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithStateFile keeps the server's app ID, signing key and refresh tokens
-// in the file at path, so that a server started again on it accepts the
+// WithStateFile keeps the server's app ID, the keys of its JWK Set and its
+// refresh tokens in the file at path, so that a server started again on it accepts the
 // tokens issued before. A missing file is a fresh start; a file that cannot
 // be read or parsed makes Start fail and is left as it is. The file is
-// written, mode 0600 because it holds a private key, at start and after
-// every change of key or refresh tokens, atomically. Magic links are not
+// written, mode 0600 because it holds private keys, at start and after
+// every change of keys or refresh tokens, atomically; files written by
+// older versions of this package are read too. Magic links are not
 // kept. Only one server may use a file at a time. By default the server
 // keeps nothing.
 func WithStateFile(path string) Option {

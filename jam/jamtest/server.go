@@ -46,11 +46,18 @@
 // counts the requests for each operation, so a test can assert that the key
 // set was fetched once.
 //
+// # Keys
+//
+// The JWK Set starts with one P-521 key, which signs every token.
+// PublishKey adds a new signing key and keeps the old ones published, as an
+// issuer rotating its keys does; RemoveKey revokes one; RotateKey does both
+// at once. The server verifies a token with the key its kid names.
+//
 // # Restarts
 //
 // A Server keeps its state in memory, unless WithStateFile names a file
-// that keeps its app ID, signing key and refresh tokens across restarts, as
-// jam serve --state does.
+// that keeps its app ID, keys and refresh tokens across restarts, as jam
+// serve --state does.
 //
 // A Server is safe for concurrent use.
 package jamtest
@@ -95,7 +102,7 @@ type Server struct {
 	saving   sync.Mutex // orders writes of the state file
 
 	mu         sync.Mutex
-	key        *signingKey
+	keys       []*signingKey     // the JWK Set, signing key first; replaced, never changed in place
 	refresh    map[string]string // refresh token → email address
 	links      map[string]magicLink
 	outbox     map[string]string // email address → last link sent
@@ -150,10 +157,12 @@ func Start(opts ...Option) (*Server, error) {
 	if s.AppID == "" {
 		s.AppID = uuid.NewString()
 	}
-	if s.key == nil {
-		if s.key, err = generateKey(); err != nil {
+	if len(s.keys) == 0 {
+		k, err := generateKey()
+		if err != nil {
 			return nil, err
 		}
+		s.keys = []*signingKey{k}
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -250,22 +259,6 @@ func (s *Server) IssueTokens(email string) (idToken, refreshToken string) {
 	return idToken, refreshToken
 }
 
-// RotateKey makes a new signing key, with a new kid, sign every ID token
-// from now on, and retires the old one: it leaves the JWK Set, so tokens it
-// signed no longer verify, here or, once they refetch the set, in clients.
-func (s *Server) RotateKey() {
-	k, err := generateKey()
-	if err != nil {
-		panic(err) // crypto/rand failed; nothing can work
-	}
-	s.mu.Lock()
-	s.key = k
-	s.mu.Unlock()
-	if err := s.save(); err != nil {
-		s.logSaveError(err)
-	}
-}
-
 // Violations returns the responses of the server that violated openapi.yaml
 // so far, oldest first. Each was also logged and answered 500 instead.
 // Faults are off-contract on purpose and are not checked.
@@ -293,18 +286,12 @@ func (s *Server) issue(email string) (idToken, refreshToken string, err error) {
 }
 
 func (s *Server) signIDToken(email string) (string, error) {
-	s.mu.Lock()
-	k := s.key
-	s.mu.Unlock()
-	return k.sign(s.issuer, s.AppID, email, s.cfg.now(), s.cfg.tokenTTL)
+	return s.publishedKeys()[0].sign(s.issuer, s.AppID, email, s.cfg.now(), s.cfg.tokenTTL)
 }
 
 // verifyIDToken returns the email address of a valid ID token of the app.
 func (s *Server) verifyIDToken(raw string) (string, error) {
-	s.mu.Lock()
-	k := s.key
-	s.mu.Unlock()
-	return k.verify(raw, s.issuer, s.AppID, s.cfg.now())
+	return verifyToken(raw, s.publishedKeys(), s.issuer, s.AppID, s.cfg.now())
 }
 
 // sendMagicLink puts a new magic link for email in the outbox.
