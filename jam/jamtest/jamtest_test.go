@@ -186,8 +186,10 @@ func TestLoginFlow(t *testing.T) {
 	}
 }
 
-// TestTokenFormat checks the wire form of tokens and keys against what
-// JAM-API.md shows of JAM's.
+// TestTokenFormat checks the wire form of tokens and keys against a real
+// JAM token's: the same header and claim members, aud a single string,
+// numeric times, a 132-byte signature, and an EC P-521 JWK with the
+// token's kid.
 func TestTokenFormat(t *testing.T) {
 	srv := newServer(t)
 	idToken, _ := srv.IssueTokens(ann)
