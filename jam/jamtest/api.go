@@ -219,8 +219,7 @@ func (a api) DeleteRefreshToken(ctx context.Context, req jamserver.DeleteRefresh
 
 func (a api) DeleteAllRefreshTokens(ctx context.Context, req jamserver.DeleteAllRefreshTokensRequestObject) (jamserver.DeleteAllRefreshTokensResponseObject, error) {
 	if req.AppId != a.s.AppID {
-		// openapi.yaml lists no 404 here; default covers JAM's answer.
-		return jamserver.DeleteAllRefreshTokensdefaultJSONResponse{StatusCode: http.StatusNotFound, Body: jamserver.Error{Message: msgAppNotFound}}, nil
+		return jamserver.DeleteAllRefreshTokens404JSONResponse{Message: msgAppNotFound}, nil
 	}
 	email, ok := a.s.bearerEmail(ctx)
 	if !ok {

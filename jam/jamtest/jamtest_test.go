@@ -267,7 +267,7 @@ func TestErrors(t *testing.T) {
 	stranger := newServer(t) // another app, with its own key
 
 	client := srv.Client(checked(t))
-	otherApp, err := jam.New("no-such-app", jam.WithBaseURL(srv.URL))
+	otherApp, err := jam.New("no-such-app", jam.WithBaseURL(srv.URL), checked(t))
 	if err != nil {
 		t.Fatal(err)
 	}
