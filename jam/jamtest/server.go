@@ -86,9 +86,10 @@ const magicLinkPath = "/_jamtest/magic/"
 
 // Server is a JAM server for one app, listening on a local port.
 type Server struct {
-	// URL is the base URL of the server, with no trailing slash, for
-	// example http://127.0.0.1:50123. The iss claim of its ID tokens is
-	// URL + "/" + AppID.
+	// URL is the base URL clients use, with no trailing slash: the one
+	// WithPublicURL set, else the listener's, for example
+	// http://127.0.0.1:50123. The iss claim of the ID tokens is URL + "/"
+	// + AppID, and the magic links are below it.
 	URL string
 	// AppID is the ID of the one app the server knows.
 	AppID string
@@ -169,7 +170,10 @@ func Start(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jamtest: listen: %w", err)
 	}
-	s.URL = "http://" + dialAddr(ln.Addr())
+	s.URL = cfg.publicURL
+	if s.URL == "" {
+		s.URL = "http://" + dialAddr(ln.Addr())
+	}
 	s.issuer = s.URL + "/" + s.AppID
 	// Saving at once writes the key of a fresh start, and finds an
 	// unwritable state file now rather than at the first login.
@@ -205,6 +209,10 @@ func dialAddr(addr net.Addr) string {
 	return addr.String()
 }
 
+// Addr returns the address the server listens on. Unless WithPublicURL
+// was used, URL is built from it.
+func (s *Server) Addr() net.Addr { return s.http.Listener.Addr() }
+
 // Close shuts the server down: requests in flight are cancelled, and Close
 // returns once they have finished. Magic links and, without a state file,
 // tokens are lost.
@@ -216,7 +224,8 @@ func (s *Server) Close() {
 }
 
 // Client returns a jam client for the server's app, with opts applied
-// after the base URL, a plain http.Client and, if WithClock was used, the
+// after the base URL (URL, so with WithPublicURL that URL must lead here
+// from this process), a plain http.Client and, if WithClock was used, the
 // server's clock. It panics if an option is invalid.
 func (s *Server) Client(opts ...jam.Option) *jam.Client {
 	base := []jam.Option{
