@@ -20,8 +20,8 @@ const (
 )
 
 // handler routes the operations through the code generated from
-// openapi.yaml, and the magic links; everything else answers 404 or 405
-// with a {"message"} body.
+// openapi.yaml, and the magic links and the outbox, which are not JAM's;
+// everything else answers 404 or 405 with a {"message"} body.
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	strict := jamserver.NewStrictHandlerWithOptions(api{s}, []jamserver.StrictMiddlewareFunc{withBearer},
@@ -46,6 +46,11 @@ func (s *Server) handler() http.Handler {
 		},
 	})
 	mux.HandleFunc("GET "+magicLinkPath+"{code}", s.followMagicLink)
+	mux.HandleFunc("GET "+outboxPath, s.getOutbox)
+	mux.HandleFunc("DELETE "+outboxPath, s.deleteOutbox)
+	mux.HandleFunc("GET "+outboxPagePath+"{$}", s.showOutbox)
+	// Else ServeMux would redirect /_jamtest to /_jamtest/.
+	mux.HandleFunc("GET "+strings.TrimSuffix(outboxPagePath, "/"), s.showOutbox)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ServeMux answers a path that is not canonical ("/a/./b", "//a",

@@ -208,6 +208,9 @@ func TestConcurrentServer(t *testing.T) {
 	if got := srv.Requests(jamtest.OpGetJWKS); got < users || got > 2*users {
 		t.Errorf("Requests(OpGetJWKS) = %d, want %d to %d", got, users, 2*users)
 	}
+	if got := len(srv.Outbox()); got != users {
+		t.Errorf("len(Outbox()) = %d, want %d", got, users)
+	}
 	kids := srv.KeyIDs()
 	if len(kids) != 1+(users+2)/3 {
 		t.Errorf("KeyIDs() = %d kids, want %d", len(kids), 1+(users+2)/3)
@@ -231,6 +234,9 @@ func concurrentUser(ctx context.Context, srv *jamtest.Server, hc jam.Option, ema
 	link, ok := srv.MagicLink(email)
 	if !ok {
 		return errors.New("MagicLink = _, false after Authenticate")
+	}
+	if !slices.ContainsFunc(srv.Outbox(), func(m jamtest.Message) bool { return m.Email == email && m.Link == link }) {
+		return errors.New("Outbox() lacks the link MagicLink returns")
 	}
 	resp, err := noRedirects.Get(link)
 	if err != nil {

@@ -53,6 +53,9 @@ func TestPublicURL(t *testing.T) {
 	if !ok || !strings.HasPrefix(link, base+"/_jamtest/magic/") {
 		t.Fatalf("MagicLink(%q) = %v; want a link below %s/_jamtest/magic/", ann, ok, base)
 	}
+	if box := getOutbox(t, base+"/_jamtest/outbox?email="+url.QueryEscape(ann)); len(box) != 1 || box[0].Link != link {
+		t.Errorf("GET outbox through the proxy = %v, want the one link %s sent", box, ann)
+	}
 	status, location := follow(t, link)
 	if status != http.StatusFound {
 		t.Fatalf("GET magic link through the proxy = %d, want 302", status)

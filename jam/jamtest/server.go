@@ -17,8 +17,15 @@
 // # Magic links
 //
 // Authenticate puts a one-time magic link in an in-memory outbox instead of
-// emailing it; MagicLink reads it, and WithMailer sees each as it is sent.
-// The link is
+// emailing it. MagicLink and Outbox read it, WithMailer sees each as it is
+// sent, and so can a browser test of an app, over HTTP, the way Mailpit's
+// API shows mail:
+//
+//	GET    URL/_jamtest/outbox[?email=ADDR]  {"messages": [{"email", "link", "sentAt"}, ...]}, newest first
+//	DELETE URL/_jamtest/outbox               empties it (204)
+//	GET    URL/_jamtest/                     a page listing them, reloading itself
+//
+// The outbox keeps the newest OutboxSize messages. The link is
 //
 //	URL + "/_jamtest/magic/" + code
 //
@@ -106,7 +113,7 @@ type Server struct {
 	keys       []*signingKey     // the JWK Set, signing key first; replaced, never changed in place
 	refresh    map[string]string // refresh token → email address
 	links      map[string]magicLink
-	outbox     map[string]string // email address → last link sent
+	outbox     []Message // oldest first, at most OutboxSize
 	faults     map[Operation]*Fault
 	requests   map[Operation]int
 	violations []error
@@ -146,7 +153,6 @@ func Start(opts ...Option) (*Server, error) {
 		contract: contract,
 		refresh:  make(map[string]string),
 		links:    make(map[string]magicLink),
-		outbox:   make(map[string]string),
 		faults:   make(map[Operation]*Fault),
 		requests: make(map[Operation]int),
 	}
@@ -243,16 +249,6 @@ func (s *Server) Client(opts ...jam.Option) *jam.Client {
 	return c
 }
 
-// MagicLink returns the last magic link "emailed" to the address, exactly
-// as Authenticate was given it, and whether there was one. The link may
-// have been used or have expired since.
-func (s *Server) MagicLink(email string) (link string, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	link, ok = s.outbox[email]
-	return link, ok
-}
-
 // IssueTokens returns the tokens following a magic link for the address
 // would give, without the email: an ID token and a refresh token, or ""
 // for the refresh token when refresh is disabled. The address is not
@@ -315,7 +311,7 @@ func (s *Server) sendMagicLink(email string) {
 		}
 	}
 	s.links[code] = magicLink{email: email, expires: now.Add(MagicLinkTTL)}
-	s.outbox[email] = link
+	s.post(Message{Email: email, Link: link, SentAt: now.UTC()})
 	s.mu.Unlock()
 	if s.cfg.mailer != nil {
 		s.cfg.mailer(email, link)
