@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -467,7 +466,11 @@ func TestJWKSOutput(t *testing.T) {
 // non-test package that imports it drags it, and its flags, into every
 // program built on it.
 func TestNoTestingLinked(t *testing.T) {
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts the go command that runs it first on PATH.
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("LookPath(go) = %v", err)
+	}
 	out, err := exec.CommandContext(t.Context(), goCmd, "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)

@@ -112,7 +112,7 @@ func TestStateVersion1(t *testing.T) {
 		t.Fatalf("Refresh(refresh token of the version 1 file) = %v", err)
 	}
 	// Signed by the file's key itself, not just under its kid.
-	jws, err := jose.ParseSigned(idToken, []jose.SignatureAlgorithm{jose.ES512})
+	jws, err := jose.ParseSignedCompact(idToken, []jose.SignatureAlgorithm{jose.ES512})
 	if err != nil {
 		t.Fatal(err)
 	}
