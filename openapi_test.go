@@ -2,6 +2,7 @@ package gojam_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -10,8 +11,11 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	gojam "github.com/go-jam/go-jam"
+	"github.com/go-jam/go-jam/jam"
 )
 
+// loadSpec loads openapi.yaml and fails unless it is a valid OpenAPI
+// document.
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(gojam.OpenAPI)
@@ -24,21 +28,20 @@ func loadSpec(t *testing.T) *openapi3.T {
 	return doc
 }
 
-// TestSpecOperations pins the contract's shape: the six operations JAM has,
-// where they live and every status JAM documents for them.
+// TestSpecOperations checks the operations against what JAM documents:
+// where each lives, exactly the statuses it answers, a {"message"} body
+// for each failure, and who may call it. The client and jamtest are both
+// generated from the spec, so their tests agree with each other whatever
+// it says; only this test holds it to JAM.
 func TestSpecOperations(t *testing.T) {
 	doc := loadSpec(t)
-
-	if got := doc.OpenAPI; got != "3.0.3" {
-		t.Errorf("openapi = %q, want 3.0.3", got)
-	}
-	if len(doc.Servers) != 1 || doc.Servers[0].URL != "https://api.justauthenticate.me" {
-		t.Errorf("servers = %v, want https://api.justauthenticate.me only", doc.Servers)
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != jam.DefaultBaseURL {
+		t.Errorf("servers = %v, want jam.DefaultBaseURL %s alone", doc.Servers, jam.DefaultBaseURL)
 	}
 
 	tests := []struct {
 		id, method, path string
-		statuses         []int
+		statuses         []int // besides default
 		bearer           bool
 	}{
 		{"authenticate", http.MethodPost, "/{appId}/authenticate", []int{200, 400, 404}, false},
@@ -46,14 +49,7 @@ func TestSpecOperations(t *testing.T) {
 		{"verifyToken", http.MethodPost, "/{appId}/verify", []int{200, 400, 401, 404}, false},
 		{"refreshToken", http.MethodPost, "/{appId}/refresh", []int{200, 400, 401, 404}, false},
 		{"deleteRefreshToken", http.MethodDelete, "/{appId}/user/refresh/{refreshToken}", []int{204, 401, 404}, true},
-		{"deleteAllRefreshTokens", http.MethodDelete, "/{appId}/user/refresh", []int{204, 401}, true},
-	}
-	count := 0
-	for _, item := range doc.Paths.Map() {
-		count += len(item.Operations())
-	}
-	if count != len(tests) {
-		t.Errorf("spec has %d operations, want %d", count, len(tests))
+		{"deleteAllRefreshTokens", http.MethodDelete, "/{appId}/user/refresh", []int{204, 401, 404}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -62,77 +58,106 @@ func TestSpecOperations(t *testing.T) {
 				t.Fatalf("Paths.Find(%q) = nil, want a path item", tt.path)
 			}
 			op := item.GetOperation(tt.method)
-			if op == nil {
-				t.Fatalf("%s %s: no operation", tt.method, tt.path)
-			}
-			if op.OperationID != tt.id {
-				t.Errorf("operationId = %q, want %q", op.OperationID, tt.id)
-			}
-			if op.Summary == "" {
-				t.Errorf("%s has no summary", tt.id)
+			if op == nil || op.OperationID != tt.id {
+				t.Fatalf("%s %s = %v, want operation %s", tt.method, tt.path, op, tt.id)
 			}
 
-			params := slices.Concat(item.Parameters, op.Parameters)
-			i := slices.IndexFunc(params, func(p *openapi3.ParameterRef) bool { return p.Value.Name == "appId" })
-			if i < 0 {
-				t.Fatalf("%s has no appId parameter", tt.id)
-			}
-			if p := params[i].Value; p.In != "path" || !p.Required || !p.Schema.Value.Type.Is("string") || p.Schema.Value.Format != "" {
-				t.Errorf("appId = in %q, required %v, format %q; want a required path string with no format", p.In, p.Required, p.Schema.Value.Format)
-			}
-
-			for _, status := range tt.statuses {
-				resp := op.Responses.Status(status)
-				if resp == nil {
-					t.Errorf("%s has no %d response", tt.id, status)
+			var got []int
+			for code, resp := range op.Responses.Map() {
+				if code == "default" {
+					assertErrorBody(t, tt.id+" default", resp.Value)
 					continue
 				}
+				status, err := strconv.Atoi(code)
+				if err != nil {
+					t.Errorf("%s: response %q is not a status", tt.id, code)
+					continue
+				}
+				got = append(got, status)
 				if status >= 400 {
-					assertErrorBody(t, tt.id+" "+strconv.Itoa(status), resp.Value)
+					assertErrorBody(t, tt.id+" "+code, resp.Value)
 				}
 			}
-			if def := op.Responses.Default(); def == nil {
+			slices.Sort(got)
+			if !slices.Equal(got, tt.statuses) {
+				t.Errorf("%s statuses = %v, want %v", tt.id, got, tt.statuses)
+			}
+			if op.Responses.Default() == nil {
 				t.Errorf("%s has no default response", tt.id)
-			} else {
-				assertErrorBody(t, tt.id+" default", def.Value)
 			}
 
-			hasBearer := op.Security != nil && slices.ContainsFunc(*op.Security, func(r openapi3.SecurityRequirement) bool {
-				_, ok := r["bearerAuth"]
-				return ok
-			})
-			if hasBearer != tt.bearer {
-				t.Errorf("%s bearerAuth = %v, want %v", tt.id, hasBearer, tt.bearer)
+			// Public operations say so with security: [], so that a
+			// global security requirement added later cannot reach them.
+			switch {
+			case op.Security == nil:
+				t.Errorf("%s has no security requirement; want [] or bearerAuth", tt.id)
+			case tt.bearer:
+				if len(*op.Security) != 1 || !slices.Equal(slices.Collect(maps.Keys((*op.Security)[0])), []string{"bearerAuth"}) {
+					t.Errorf("%s security = %v, want bearerAuth alone", tt.id, *op.Security)
+				}
+			case len(*op.Security) != 0:
+				t.Errorf("%s security = %v, want [] (public)", tt.id, *op.Security)
 			}
 		})
 	}
-}
-
-func assertErrorBody(t *testing.T, what string, resp *openapi3.Response) {
-	t.Helper()
-	mt := resp.Content.Get("application/json")
-	if mt == nil || mt.Schema == nil || mt.Schema.Ref != "#/components/schemas/Error" {
-		t.Errorf("%s: body is not the Error schema", what)
+	if n := len(doc.Paths.Map()); n != len(tests) {
+		t.Errorf("spec has %d paths, want the %d above", n, len(tests))
 	}
-}
-
-func TestSpecSchemes(t *testing.T) {
-	doc := loadSpec(t)
 
 	scheme := doc.Components.SecuritySchemes["bearerAuth"]
 	if scheme == nil || scheme.Value.Type != "http" || scheme.Value.Scheme != "bearer" {
 		t.Errorf("bearerAuth = %+v, want an http bearer scheme", scheme)
 	}
+}
 
-	errSchema := doc.Components.Schemas["Error"].Value
-	if !slices.Contains(errSchema.Required, "message") || errSchema.Properties["message"] == nil {
-		t.Errorf("Error schema = %+v, want a required message", errSchema)
+// assertErrorBody checks that a response is JAM's error body, whose
+// message clients read.
+func assertErrorBody(t *testing.T, what string, resp *openapi3.Response) {
+	t.Helper()
+	mt := resp.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil || mt.Schema.Ref != "#/components/schemas/Error" {
+		t.Errorf("%s: body is not the Error schema", what)
+		return
 	}
+	s := mt.Schema.Value
+	if !slices.Contains(s.Required, "message") || s.Properties["message"] == nil || !s.Properties["message"].Value.Type.Is("string") {
+		t.Errorf("%s: Error does not require a string message", what)
+	}
+}
 
-	jwk := doc.Components.Schemas["JWK"].Value
-	for _, field := range []string{"kty", "crv", "x", "y", "kid", "use", "alg"} {
-		if jwk.Properties[field] == nil {
-			t.Errorf("JWK schema has no %q", field)
+// TestSpecDescriptions checks that every operation, parameter, schema and
+// property says what it is, as Redocly's lint in .ci/run wants too: the
+// generated code's doc comments come from them.
+func TestSpecDescriptions(t *testing.T) {
+	doc := loadSpec(t)
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Summary == "" || op.Description == "" {
+				t.Errorf("%s %s: summary %q, description %q; want both", method, path, op.Summary, op.Description)
+			}
+			for _, p := range slices.Concat(item.Parameters, op.Parameters) {
+				if p.Value.Description == "" {
+					t.Errorf("%s %s: parameter %s has no description", method, path, p.Value.Name)
+				}
+			}
 		}
+	}
+	var walk func(where string, s *openapi3.SchemaRef)
+	walk = func(where string, s *openapi3.SchemaRef) {
+		if s.Ref != "" {
+			return // described where it is defined
+		}
+		if s.Value.Description == "" {
+			t.Errorf("%s has no description", where)
+		}
+		for name, p := range s.Value.Properties {
+			walk(where+"."+name, p)
+		}
+		if s.Value.Items != nil && s.Value.Items.Ref == "" {
+			walk(where+"[]", s.Value.Items)
+		}
+	}
+	for name, s := range doc.Components.Schemas {
+		walk(name, s)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-jam/go-jam/jam"
 )
@@ -17,27 +19,37 @@ import (
 // maxStdinToken bounds what is read of standard input for a token "-".
 const maxStdinToken = 64 << 10
 
+// defaultBaseURL is the base URL without --base-url and $JAM_BASE_URL. A
+// variable so that tests can make it unreachable.
+var defaultBaseURL = jam.DefaultBaseURL
+
 // clientFlags are the flags every client command has.
 type clientFlags struct {
 	app, baseURL string
 }
 
+// addClientFlags defines --app and --base-url, whose defaults, from the
+// environment, are applied by client: flag's help would show the value of
+// the environment as a second default.
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	c := &clientFlags{}
-	baseURL := os.Getenv("JAM_BASE_URL")
-	if baseURL == "" {
-		baseURL = jam.DefaultBaseURL
-	}
-	fs.StringVar(&c.app, "app", os.Getenv("JAM_APP_ID"), "app ID (default $JAM_APP_ID)")
-	fs.StringVar(&c.baseURL, "base-url", baseURL, "JAM base URL ($JAM_BASE_URL)")
+	fs.StringVar(&c.app, "app", "", "app ID (default $JAM_APP_ID)")
+	fs.StringVar(&c.baseURL, "base-url", "", "JAM base URL (default $JAM_BASE_URL, else "+defaultBaseURL+")")
 	return c
 }
 
-func (c *clientFlags) client() (*jam.Client, error) {
+// client returns a client for the flags, after opts.
+func (c *clientFlags) client(opts ...jam.Option) (*jam.Client, error) {
+	if c.app == "" {
+		c.app = os.Getenv("JAM_APP_ID")
+	}
+	if c.baseURL == "" {
+		c.baseURL = cmp.Or(os.Getenv("JAM_BASE_URL"), defaultBaseURL)
+	}
 	if c.app == "" {
 		return nil, usagef("--app or $JAM_APP_ID is required")
 	}
-	client, err := jam.New(c.app, jam.WithBaseURL(c.baseURL))
+	client, err := jam.New(c.app, append([]jam.Option{jam.WithBaseURL(c.baseURL)}, opts...)...)
 	if err != nil {
 		return nil, usagef("%s", strings.TrimPrefix(err.Error(), "jam: "))
 	}
@@ -92,10 +104,12 @@ func authenticate(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio
 func verify(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error {
 	cf := addClientFlags(fs)
 	remote := fs.Bool("remote", false, "ask JAM instead of checking against the key set")
+	// jam's default, which jam does not export.
+	leeway := fs.Duration("leeway", time.Minute, "clock skew allowed on exp, nbf and iat when checking locally")
 	if err := parse(fs, args, "jam verify [flags] TOKEN", 1, 1); err != nil {
 		return err
 	}
-	client, err := cf.client()
+	client, err := cf.client(jam.WithLeeway(*leeway))
 	if err != nil {
 		return err
 	}

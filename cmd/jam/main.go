@@ -6,7 +6,8 @@
 //	jam demo                      run a whole login against an in-process JAM
 //	jam serve [flags]             run a JAM server for local development
 //	jam authenticate EMAIL        email a magic link
-//	jam verify [--remote] TOKEN   verify an ID token, print its claims as JSON
+//	jam verify [--remote] [--leeway D] TOKEN
+//	                              verify an ID token, print its claims as JSON
 //	jam refresh TOKEN             print a new ID token for a refresh token
 //	jam logout --id-token T (--refresh-token R | --all)
 //	jam jwks                      print the app's JWK Set
@@ -16,8 +17,9 @@
 // the JAM service. A TOKEN of "-" is read from standard input, to keep it
 // out of the shell's history.
 //
-// Results go to standard output, diagnostics to standard error. The exit
-// status is 0 on success, 1 on failure and 2 on a usage error.
+// Results, and the help jam -h and jam COMMAND -h ask for, go to standard
+// output; diagnostics to standard error. The exit status is 0 on success,
+// 1 on failure and 2 on a usage error.
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,7 +50,7 @@ Commands:
   demo          run a whole login against an in-process JAM server
   serve         run a JAM server for local development
   authenticate  email a magic link: jam authenticate EMAIL
-  verify        verify an ID token and print its claims: jam verify [--remote] TOKEN
+  verify        verify an ID token and print its claims: jam verify [--remote] [--leeway D] TOKEN
   refresh       print a new ID token: jam refresh TOKEN
   logout        delete refresh tokens: jam logout --id-token T (--refresh-token R | --all)
   jwks          print the app's JWK Set
@@ -97,19 +100,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 
 	fs := flag.NewFlagSet("jam "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// flag would print its errors and the usage itself, to one writer;
+	// run prints them instead: help to stdout, mistakes to stderr.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	err := cmd(ctx, fs, args[1:], &stdio{in: stdin, out: stdout, errOut: stderr})
 	var ue usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
 		return 0
 	case errors.As(err, &ue):
-		if ue.msg != "" { // else flag has printed the problem and the usage
-			fmt.Fprintf(stderr, "jam %s: %s\n", name, ue.msg)
-			fs.Usage()
-		}
+		fmt.Fprintf(stderr, "jam %s: %s\n", name, ue.msg)
+		fs.SetOutput(stderr)
+		fs.Usage()
 		return 2
 	default:
 		msg := err.Error()
@@ -117,8 +124,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			msg = "jam: " + msg
 		}
 		fmt.Fprintln(stderr, msg)
+		if f := fs.Lookup("base-url"); f != nil && strings.TrimRight(f.Value.String(), "/") == defaultBaseURL && unreachable(err) {
+			fmt.Fprintf(stderr, "jam: hint: %s is the JAM service; for jam serve or another JAM, set JAM_BASE_URL or --base-url\n", defaultBaseURL)
+		}
 		return 1
 	}
+}
+
+// unreachable reports whether err is a failure to connect, a DNS failure
+// included.
+func unreachable(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// flagProblem is flag's message for err, unless a word of it is too long
+// to be a flag of jam's: flag quotes what it did not understand, and that
+// may be a token that starts with "-".
+func flagProblem(err error) string {
+	for _, word := range strings.Fields(err.Error()) {
+		if len(word) > 32 {
+			return "a flag or value not understood (not shown: it may be a token; put a token starting with - after --)"
+		}
+	}
+	return err.Error()
 }
 
 // usageError is a mistake in how jam was called: exit status 2.
@@ -133,15 +162,17 @@ func usagef(format string, args ...any) error {
 // parse parses the flags of a command, which takes minArgs to maxArgs
 // arguments after them.
 func parse(fs *flag.FlagSet, args []string, synopsis string, minArgs, maxArgs int) error {
-	fs.Usage = func() {
+	usage := func() {
 		fmt.Fprintf(fs.Output(), "usage: %s\n", synopsis)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	fs.Usage = usage // for run, after Parse, which calls it on every error
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{} // flag printed it
+		return usageError{flagProblem(err)}
 	}
 	switch n := fs.NArg(); {
 	case n < minArgs:

@@ -7,16 +7,17 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -89,8 +90,8 @@ func TestUsageErrors(t *testing.T) {
 		{"logout two stdin tokens", []string{"logout", "--app", "a", "--id-token", "-", "--refresh-token", "-"}, 2},
 		{"serve argument", []string{"serve", "now"}, 2},
 		{"serve bad ttl", []string{"serve", "--token-ttl", "0s"}, 2},
-		{"help", []string{"help"}, 0},
-		{"command help", []string{"verify", "-h"}, 0},
+		{"negative leeway", []string{"verify", "--app", "a", "--leeway", "-1s", "x"}, 2},
+		{"bad leeway", []string{"verify", "--app", "a", "--leeway", "soon", "x"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,11 +99,124 @@ func TestUsageErrors(t *testing.T) {
 			if r.code != tt.code {
 				t.Errorf("jam %q = %d, want %d\nstderr:\n%s", tt.args, r.code, tt.code, r.stderr)
 			}
-			if tt.code == 2 && !strings.Contains(r.stderr, "usage: jam") {
+			if !strings.Contains(r.stderr, "usage: jam") {
 				t.Errorf("jam %q stderr = %q, want the usage", tt.args, r.stderr)
 			}
-			if tt.code == 2 && r.stdout != "" {
+			if len(tt.args) > 0 && commands[tt.args[0]] != nil && !strings.HasPrefix(r.stderr, "jam "+tt.args[0]+": ") {
+				t.Errorf("jam %q stderr = %q, want it to start with %q", tt.args, r.stderr, "jam "+tt.args[0]+": ")
+			}
+			if r.stdout != "" {
 				t.Errorf("jam %q stdout = %q, want nothing", tt.args, r.stdout)
+			}
+		})
+	}
+
+	t.Run("token as an unknown flag", func(t *testing.T) {
+		const token = "-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdE"
+		r := jamCmd(t, "", "refresh", "--app", "a", token)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, "jam refresh: ") || strings.Contains(r.stderr, token[1:]) {
+			t.Errorf("jam refresh TOKEN-STARTING-WITH-DASH = %d, stderr %q; want 2, a jam refresh: message without the token", r.code, r.stderr)
+		}
+	})
+}
+
+// TestHelp asks for help every way there is: it goes to stdout, exits 0,
+// and shows each default once, with the environment set or not.
+func TestHelp(t *testing.T) {
+	ask := [][]string{{"-h"}, {"--help"}, {"help"}}
+	for name := range commands {
+		ask = append(ask, []string{name, "-h"}, []string{name, "--help"})
+	}
+	for _, env := range []string{"", "from-env.example"} {
+		for _, args := range ask {
+			t.Run(env+" "+strings.Join(args, " "), func(t *testing.T) {
+				t.Setenv("JAM_APP_ID", env)
+				t.Setenv("JAM_BASE_URL", env)
+				var stdout, stderr bytes.Buffer
+				code := run(t.Context(), args, nil, &stdout, &stderr)
+				if code != 0 || stderr.Len() != 0 || !strings.HasPrefix(stdout.String(), "usage: jam") {
+					t.Fatalf("jam %q = %d, stdout %q, stderr %q; want 0, the usage on stdout alone", args, code, stdout.String(), stderr.String())
+				}
+				for line := range strings.Lines(stdout.String()) {
+					if strings.Count(line, "default") > 1 {
+						t.Errorf("jam %q: %q shows a default twice", args, line)
+					}
+				}
+				if env != "" && strings.Contains(stdout.String(), env) {
+					t.Errorf("jam %q shows the environment's value as a default:\n%s", args, stdout.String())
+				}
+			})
+		}
+	}
+}
+
+// TestVerifyLeeway checks a token 49 seconds past its exp, which the
+// default leeway of a minute accepts and a shorter one refuses.
+func TestVerifyLeeway(t *testing.T) {
+	const ttl = time.Hour
+	srv := jamtest.NewServer(
+		jamtest.WithLogger(slog.New(slog.DiscardHandler)),
+		jamtest.WithTokenTTL(ttl),
+		jamtest.WithClock(func() time.Time { return time.Now().Add(-ttl - 49*time.Second) }),
+	)
+	defer srv.Close()
+	idToken, _ := srv.IssueTokens(ann)
+
+	tests := []struct {
+		leeway []string
+		code   int
+	}{
+		{nil, 0},
+		{[]string{"--leeway", "2m"}, 0},
+		{[]string{"--leeway", "40s"}, 1},
+		{[]string{"--leeway", "0"}, 1},
+	}
+	for _, tt := range tests {
+		args := append([]string{"verify", "--base-url", srv.URL, "--app", srv.AppID}, tt.leeway...)
+		r := jamCmd(t, idToken, append(args, "-")...)
+		if r.code != tt.code {
+			t.Errorf("jam verify %q (49s past exp) = %d, want %d\nstderr: %s", tt.leeway, r.code, tt.code, r.stderr)
+		}
+		if tt.code == 1 && !strings.Contains(r.stderr, "expired") {
+			t.Errorf("jam verify %q stderr = %q, want it to say the token expired", tt.leeway, r.stderr)
+		}
+	}
+}
+
+// TestUnreachableHint: a connection or DNS failure against the default
+// base URL says how to point jam elsewhere; other failures do not.
+func TestUnreachableHint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	srv := jamtest.NewServer(jamtest.WithLogger(slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	idToken, _ := srv.IssueTokens(ann)
+	defer func(saved string) { defaultBaseURL = saved }(defaultBaseURL)
+
+	tests := []struct {
+		name, defaultURL string
+		args             []string
+		hint             bool
+	}{
+		{"refused", closed, []string{"jwks", "--app", "a"}, true},
+		{"no such host", "http://jam.invalid", []string{"authenticate", "--app", "a", ann}, true},
+		{"verify fetching keys", closed, []string{"verify", "--app", "a", idToken}, true},
+		{"another base URL", "http://jam.invalid", []string{"jwks", "--app", "a", "--base-url", closed}, false},
+		{"JAM answered", srv.URL, []string{"jwks", "--app", "no-such-app"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defaultBaseURL = tt.defaultURL
+			r := jamCmd(t, "", tt.args...)
+			if r.code != 1 {
+				t.Errorf("jam %q = %d, want 1\nstderr: %s", tt.args, r.code, r.stderr)
+			}
+			if got := strings.Contains(r.stderr, "JAM_BASE_URL") && strings.Contains(r.stderr, "--base-url"); got != tt.hint {
+				t.Errorf("jam %q stderr = %q; hint of JAM_BASE_URL and --base-url: %v, want %v", tt.args, r.stderr, got, tt.hint)
 			}
 		})
 	}
@@ -352,7 +466,11 @@ func TestJWKSOutput(t *testing.T) {
 // non-test package that imports it drags it, and its flags, into every
 // program built on it.
 func TestNoTestingLinked(t *testing.T) {
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts the go command that runs it first on PATH.
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("LookPath(go) = %v", err)
+	}
 	out, err := exec.CommandContext(t.Context(), goCmd, "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
@@ -363,5 +481,85 @@ func TestNoTestingLinked(t *testing.T) {
 	}
 	if slices.Contains(deps, "testing") {
 		t.Error("cmd/jam links package testing; keep test helpers in packages only tests import")
+	}
+}
+
+// TestServePublicURL runs jam serve for an app in another container: it
+// listens on one address and is reached by a name it is told. The client
+// here dials the listener for that name, as a container network would.
+func TestServePublicURL(t *testing.T) {
+	ctx := t.Context()
+	const public = "http://jam.test:8787"
+	srv := startServe(t, "--addr", "127.0.0.1:0", "--public-url", public)
+	listen := srv.field(t, "listening on:")
+	if got := srv.field(t, "base URL:"); got != public+"/" {
+		t.Errorf("base URL = %q, want %q, with the slash JAM's Node SDK needs", got, public+"/")
+	}
+	app := srv.field(t, "app ID:")
+	if got := srv.field(t, "outbox:"); !strings.HasPrefix(got, public+"/_jamtest/ ") {
+		t.Errorf("outbox = %q, want the page below %s", got, public)
+	}
+	if got, want := srv.field(t, "to use it:"), "export JAM_BASE_URL="+public+"/ JAM_APP_ID="+app; got != want {
+		t.Errorf("to use it: %q, want %q", got, want)
+	}
+
+	var dialer net.Dialer
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, listen)
+	}}
+	defer transport.CloseIdleConnections()
+	browser := &http.Client{
+		Transport:     transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	client, err := jam.New(app, jam.WithBaseURL(public+"/"), jam.WithHTTPClient(browser))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := client.Authenticate(ctx, ann); err != nil {
+		t.Fatalf("Authenticate = %v", err)
+	}
+	link := srv.field(t, "magic link for "+ann+":")
+	if !strings.HasPrefix(link, public+"/_jamtest/magic/") {
+		t.Fatalf("magic link %q is not below %s", link, public)
+	}
+	resp, err := browser.Get(public + "/_jamtest/outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var box struct{ Messages []jamtest.Message }
+	err = json.NewDecoder(resp.Body).Decode(&box)
+	resp.Body.Close()
+	if err != nil || len(box.Messages) != 1 || box.Messages[0].Link != link {
+		t.Errorf("GET outbox = %+v, %v; want the link printed", box, err)
+	}
+
+	resp, err = browser.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("GET magic link = %s, no Location", resp.Status)
+	}
+	tokens, err := jam.TokensFromURL(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := client.VerifyToken(ctx, tokens.IDToken)
+	if err != nil {
+		t.Fatalf("VerifyToken(token of jam serve --public-url) = %v, want nil", err)
+	}
+	if want := public + "/" + app; tok.Claims.Issuer != want {
+		t.Errorf("iss = %q, want %q", tok.Claims.Issuer, want)
+	}
+}
+
+func TestServeBadPublicURL(t *testing.T) {
+	r := jamCmd(t, "", "serve", "--addr", "127.0.0.1:0", "--public-url", "jam:8787")
+	if r.code != 1 || !strings.Contains(r.stderr, "public URL") {
+		t.Errorf("jam serve --public-url jam:8787 = %d, stderr %q; want 1 and a message", r.code, r.stderr)
 	}
 }

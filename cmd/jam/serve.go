@@ -16,11 +16,12 @@ import (
 // prints its address, its app ID and every magic link it "emails".
 func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error {
 	addr := fs.String("addr", "127.0.0.1:8787", "TCP address to listen on")
+	publicURL := fs.String("public-url", "", "base URL clients reach the server at, if not http://ADDR: http://localhost:8787,\nhttp://jam:8787 for another container, https://proxy.example/jam; iss and magic links use it")
 	app := fs.String("app", "", "app ID (default: the state file's, else a random UUID)")
 	redirect := fs.String("redirect-url", jamtest.DefaultRedirectURL, "where a followed magic link sends the browser, with the tokens")
 	noRefresh := fs.Bool("no-refresh", false, "run an app that does not allow refresh")
 	ttl := fs.Duration("token-ttl", jamtest.DefaultTokenTTL, "lifetime of ID tokens")
-	state := fs.String("state", "", "keep the app ID, signing key and refresh tokens in this file across restarts")
+	state := fs.String("state", "", "keep the app ID, keys and refresh tokens in this file across restarts")
 	if err := parse(fs, args, "jam serve [flags]", 0, 0); err != nil {
 		return err
 	}
@@ -38,6 +39,9 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 		jamtest.WithMailer(func(email, link string) {
 			fmt.Fprintf(out, "magic link for %s: %s\n", email, link)
 		}),
+	}
+	if *publicURL != "" {
+		opts = append(opts, jamtest.WithPublicURL(*publicURL))
 	}
 	if *app != "" {
 		opts = append(opts, jamtest.WithAppID(*app))
@@ -58,14 +62,20 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	if *noRefresh {
 		refreshMode = "disabled"
 	}
+	// With its trailing slash, the base URL suits every client: JAM's Node
+	// SDK needs it, Python's client prefixes it to the app ID, and go-jam
+	// ignores it.
+	base := srv.URL + "/"
 	fmt.Fprintf(out, "jam serve: a JAM server for local development; stop it with Ctrl-C\n"+
+		"listening on: %s\n"+
 		"base URL:     %s\n"+
 		"app ID:       %s\n"+
+		"outbox:       %s_jamtest/ (JSON: %s_jamtest/outbox)\n"+
 		"redirect URL: %s\n"+
 		"refresh:      %s\n"+
 		"token TTL:    %v\n"+
 		"to use it:    export JAM_BASE_URL=%s JAM_APP_ID=%s\n",
-		srv.URL, srv.AppID, *redirect, refreshMode, *ttl, srv.URL, srv.AppID)
+		srv.Addr(), base, srv.AppID, base, base, *redirect, refreshMode, *ttl, base, srv.AppID)
 
 	<-ctx.Done()
 	srv.Close()

@@ -16,7 +16,7 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
-// AuthenticateRequest defines model for AuthenticateRequest.
+// AuthenticateRequest Whom to email a magic link.
 type AuthenticateRequest struct {
 	// Email The address to email the magic link to.
 	Email string `json:"email"`
@@ -64,22 +64,23 @@ type JWK struct {
 
 // JWKSet A JSON Web Key Set (RFC 7517, section 5).
 type JWKSet struct {
+	// Keys The keys. A client selects one by `kid`.
 	Keys []JWK `json:"keys"`
 }
 
-// RefreshRequest defines model for RefreshRequest.
+// RefreshRequest The refresh token to trade for a new ID token.
 type RefreshRequest struct {
 	// RefreshToken A refresh token from the magic-link redirect.
 	RefreshToken string `json:"refreshToken"`
 }
 
-// RefreshResult defines model for RefreshResult.
+// RefreshResult The new ID token.
 type RefreshResult struct {
 	// IdToken The new ID token.
 	IdToken string `json:"idToken"`
 }
 
-// VerifyRequest defines model for VerifyRequest.
+// VerifyRequest The ID token to verify.
 type VerifyRequest struct {
 	// IdToken The ID token to verify.
 	IdToken string `json:"idToken"`
@@ -203,12 +204,20 @@ type ClientInterface interface {
 
 	// RefreshTokenWithBody Get a new ID token for a refresh token
 	//
+	// Trades a refresh token from the magic-link redirect for a new ID
+	// token of the same user. The refresh token stays valid until a
+	// logout deletes it.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /{appId}/refresh (the `RefreshToken` operationId).
 	RefreshTokenWithBody(ctx context.Context, appId AppId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RefreshToken Get a new ID token for a refresh token
+	//
+	// Trades a refresh token from the magic-link redirect for a new ID
+	// token of the same user. The refresh token stays valid until a
+	// logout deletes it.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -312,6 +321,10 @@ func (c *Client) Authenticate(ctx context.Context, appId AppId, body Authenticat
 
 // RefreshTokenWithBody Get a new ID token for a refresh token
 //
+// Trades a refresh token from the magic-link redirect for a new ID
+// token of the same user. The refresh token stays valid until a
+// logout deletes it.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /{appId}/refresh (the `RefreshToken` operationId).
@@ -328,6 +341,10 @@ func (c *Client) RefreshTokenWithBody(ctx context.Context, appId AppId, contentT
 }
 
 // RefreshToken Get a new ID token for a refresh token
+//
+// Trades a refresh token from the magic-link redirect for a new ID
+// token of the same user. The refresh token stays valid until a
+// logout deletes it.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -746,12 +763,20 @@ type ClientWithResponsesInterface interface {
 
 	// RefreshTokenWithBodyWithResponse Get a new ID token for a refresh token
 	//
+	// Trades a refresh token from the magic-link redirect for a new ID
+	// token of the same user. The refresh token stays valid until a
+	// logout deletes it.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /{appId}/refresh (the `RefreshToken` operationId).
 	RefreshTokenWithBodyWithResponse(ctx context.Context, appId AppId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RefreshTokenResponse, error)
 
 	// RefreshTokenWithResponse Get a new ID token for a refresh token
+	//
+	// Trades a refresh token from the magic-link redirect for a new ID
+	// token of the same user. The refresh token stays valid until a
+	// logout deletes it.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -981,6 +1006,8 @@ type DeleteAllRefreshTokensResponse struct {
 	HTTPResponse *http.Response
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
 	// JSONDefault the response for an HTTP default `application/json` response
 	JSONDefault *Error
 }
@@ -988,6 +1015,11 @@ type DeleteAllRefreshTokensResponse struct {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r DeleteAllRefreshTokensResponse) GetJSON401() *Error {
 	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteAllRefreshTokensResponse) GetJSON404() *Error {
+	return r.JSON404
 }
 
 // GetJSONDefault returns the response for an HTTP default `application/json` response
@@ -1193,6 +1225,10 @@ func (c *ClientWithResponses) AuthenticateWithResponse(ctx context.Context, appI
 
 // RefreshTokenWithBodyWithResponse Get a new ID token for a refresh token
 //
+// Trades a refresh token from the magic-link redirect for a new ID
+// token of the same user. The refresh token stays valid until a
+// logout deletes it.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /{appId}/refresh (the `RefreshToken` operationId).
@@ -1205,6 +1241,10 @@ func (c *ClientWithResponses) RefreshTokenWithBodyWithResponse(ctx context.Conte
 }
 
 // RefreshTokenWithResponse Get a new ID token for a refresh token
+//
+// Trades a refresh token from the magic-link redirect for a new ID
+// token of the same user. The refresh token stays valid until a
+// logout deletes it.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1439,6 +1479,13 @@ func ParseDeleteAllRefreshTokensResponse(rsp *http.Response) (*DeleteAllRefreshT
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error

@@ -15,7 +15,7 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
-// AuthenticateRequest defines model for AuthenticateRequest.
+// AuthenticateRequest Whom to email a magic link.
 type AuthenticateRequest struct {
 	// Email The address to email the magic link to.
 	Email string `json:"email"`
@@ -63,22 +63,23 @@ type JWK struct {
 
 // JWKSet A JSON Web Key Set (RFC 7517, section 5).
 type JWKSet struct {
+	// Keys The keys. A client selects one by `kid`.
 	Keys []JWK `json:"keys"`
 }
 
-// RefreshRequest defines model for RefreshRequest.
+// RefreshRequest The refresh token to trade for a new ID token.
 type RefreshRequest struct {
 	// RefreshToken A refresh token from the magic-link redirect.
 	RefreshToken string `json:"refreshToken"`
 }
 
-// RefreshResult defines model for RefreshResult.
+// RefreshResult The new ID token.
 type RefreshResult struct {
 	// IdToken The new ID token.
 	IdToken string `json:"idToken"`
 }
 
-// VerifyRequest defines model for VerifyRequest.
+// VerifyRequest The ID token to verify.
 type VerifyRequest struct {
 	// IdToken The ID token to verify.
 	IdToken string `json:"idToken"`
@@ -645,6 +646,20 @@ func (response DeleteAllRefreshTokens401JSONResponse) VisitDeleteAllRefreshToken
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAllRefreshTokens404JSONResponse Error
+
+func (response DeleteAllRefreshTokens404JSONResponse) VisitDeleteAllRefreshTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
 }

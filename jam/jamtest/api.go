@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"path"
 	"strings"
 
 	"github.com/go-jam/go-jam/generated/jamserver"
@@ -19,8 +20,8 @@ const (
 )
 
 // handler routes the operations through the code generated from
-// openapi.yaml, and the magic links; everything else answers 404 or 405
-// with a {"message"} body.
+// openapi.yaml, and the magic links and the outbox, which are not JAM's;
+// everything else answers 404 or 405 with a {"message"} body.
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	strict := jamserver.NewStrictHandlerWithOptions(api{s}, []jamserver.StrictMiddlewareFunc{withBearer},
@@ -45,27 +46,53 @@ func (s *Server) handler() http.Handler {
 		},
 	})
 	mux.HandleFunc("GET "+magicLinkPath+"{code}", s.followMagicLink)
+	mux.HandleFunc("GET "+outboxPath, s.getOutbox)
+	mux.HandleFunc("DELETE "+outboxPath, s.deleteOutbox)
+	mux.HandleFunc("GET "+outboxPagePath+"{$}", s.showOutbox)
+	// Else ServeMux would redirect /_jamtest to /_jamtest/.
+	mux.HandleFunc("GET "+strings.TrimSuffix(outboxPagePath, "/"), s.showOutbox)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux answers a path that is not canonical ("/a/./b", "//a",
+		// "/a/b/..") with a redirect to the clean one, whatever the
+		// method: a client following it with its bearer token would
+		// DELETE …/user/refresh, every refresh token, for a request that
+		// named …/user/refresh/. instead. No JAM path is like that.
+		if p := r.URL.EscapedPath(); p != cleanPath(p) {
+			writeError(w, http.StatusNotFound, "jamtest: "+http.StatusText(http.StatusNotFound))
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
 		}
 		// ServeMux's own answer, plain text, to a request no pattern
-		// matches: 404, 405 with Allow, or a redirect to a clean path.
+		// matches: 404, or 405 with Allow.
 		h, _ := mux.Handler(r)
 		resp := &bufferedResponse{header: make(http.Header)}
 		h.ServeHTTP(resp, r)
-		switch code := resp.statusCode(); code {
-		case http.StatusNotFound, http.StatusMethodNotAllowed:
-			if allow := resp.header.Get("Allow"); allow != "" {
-				w.Header().Set("Allow", allow)
-			}
-			writeError(w, code, "jamtest: "+http.StatusText(code))
-		default:
-			resp.sendTo(w)
+		code := resp.statusCode()
+		if code != http.StatusMethodNotAllowed {
+			code = http.StatusNotFound
 		}
+		if allow := resp.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeError(w, code, "jamtest: "+http.StatusText(code))
 	})
+}
+
+// cleanPath is the path ServeMux would redirect p to: p with "." and ".."
+// segments resolved and slashes not doubled, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 // writeError answers with JAM's error body.
@@ -127,10 +154,12 @@ func (a api) GetJWKS(_ context.Context, req jamserver.GetJWKSRequestObject) (jam
 	if req.AppId != a.s.AppID {
 		return jamserver.GetJWKS404JSONResponse{Message: msgAppNotFound}, nil
 	}
-	a.s.mu.Lock()
-	k := a.s.key
-	a.s.mu.Unlock()
-	return jamserver.GetJWKS200JSONResponse{Keys: []jamserver.JWK{k.public}}, nil
+	keys := a.s.publishedKeys()
+	set := jamserver.GetJWKS200JSONResponse{Keys: make([]jamserver.JWK, len(keys))}
+	for i, k := range keys {
+		set.Keys[i] = k.public
+	}
+	return set, nil
 }
 
 func (a api) VerifyToken(_ context.Context, req jamserver.VerifyTokenRequestObject) (jamserver.VerifyTokenResponseObject, error) {
@@ -195,8 +224,7 @@ func (a api) DeleteRefreshToken(ctx context.Context, req jamserver.DeleteRefresh
 
 func (a api) DeleteAllRefreshTokens(ctx context.Context, req jamserver.DeleteAllRefreshTokensRequestObject) (jamserver.DeleteAllRefreshTokensResponseObject, error) {
 	if req.AppId != a.s.AppID {
-		// openapi.yaml lists no 404 here; default covers JAM's answer.
-		return jamserver.DeleteAllRefreshTokensdefaultJSONResponse{StatusCode: http.StatusNotFound, Body: jamserver.Error{Message: msgAppNotFound}}, nil
+		return jamserver.DeleteAllRefreshTokens404JSONResponse{Message: msgAppNotFound}, nil
 	}
 	email, ok := a.s.bearerEmail(ctx)
 	if !ok {

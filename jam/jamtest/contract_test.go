@@ -110,3 +110,50 @@ func TestRefreshTokenInPath(t *testing.T) {
 		})
 	}
 }
+
+// TestNonCanonicalPaths sends paths that ServeMux would clean ("/a/./b",
+// "//a", "/a/b/..") and redirect to, for every method: a client that
+// follows such a redirect with its bearer token (curl -L does) would log
+// the user out everywhere from "DELETE …/user/refresh/.". Each must answer
+// 404 with JAM's error body, never a redirect, and change nothing.
+func TestNonCanonicalPaths(t *testing.T) {
+	srv := newServer(t)
+	idToken, refresh := srv.IssueTokens(ann)
+	app := "/" + srv.AppID
+
+	tests := []struct{ method, path string }{
+		{"DELETE", app + "/user/refresh/."},
+		{"DELETE", app + "/user/refresh/x/.."},
+		{"DELETE", app + "//user/refresh"},
+		{"DELETE", "/" + app + "/user/refresh"},
+		{"POST", "/" + app + "/authenticate"},
+		{"POST", app + "/./verify"},
+		{"POST", app + "/refresh/."},
+		{"GET", app + "/.well-known/./jwks.json"},
+		{"GET", app + "/../" + srv.AppID + "/.well-known/jwks.json"},
+		{"GET", "/_jamtest/magic/./x"},
+		{"GET", "//_jamtest/outbox"},
+		{"PUT", app + "/user/refresh/.."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), tt.method, srv.URL+tt.path, strings.NewReader(`{"email":"ann@example.com","idToken":"x","refreshToken":"x"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+idToken)
+			resp, err := noRedirects.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loc := resp.Header.Get("Location"); loc != "" {
+				t.Errorf("%s %s: Location %q, want no redirect", tt.method, tt.path, loc)
+			}
+			assertErrorBody(t, resp, http.StatusNotFound)
+		})
+	}
+	if _, err := srv.Client(checked(t)).Refresh(t.Context(), refresh); err != nil {
+		t.Errorf("Refresh after the requests above = %v, want nil: a refresh token was deleted", err)
+	}
+}

@@ -123,3 +123,28 @@ func ExampleServer_RotateKey() {
 	// <nil>
 	// true
 }
+
+// A rotation with an overlap: tokens of the old key verify until it is
+// removed, and are refused from then on.
+func ExampleServer_PublishKey() {
+	ctx := context.Background()
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	client := srv.Client()
+	oldKey := srv.KeyIDs()[0]
+	oldToken, _ := srv.IssueTokens("ann@example.com")
+
+	srv.PublishKey()
+	_, err := client.VerifyRemote(ctx, oldToken)
+	fmt.Println(err)
+
+	if err := srv.RemoveKey(oldKey); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = client.VerifyRemote(ctx, oldToken)
+	fmt.Println(errors.Is(err, jam.ErrNotVerified))
+	// Output:
+	// <nil>
+	// true
+}

@@ -3,8 +3,10 @@ package jamtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -164,71 +166,120 @@ func TestFaultDelay(t *testing.T) {
 	})
 }
 
-// TestConcurrentVerify checks that concurrent verifications on a fresh
-// client share one key-set fetch. The fetch is slowed down so that the
-// callers pile up on it rather than find the keys cached.
-func TestConcurrentVerify(t *testing.T) {
-	const callers = 300 // each verification costs milliseconds of P-521
-	ctx := t.Context()
-	srv := newServer(t)
-	client := srv.Client(checked(t))
-	id, _ := srv.IssueTokens(ann)
-	srv.SetFault(jamtest.OpGetJWKS, jamtest.Fault{Delay: 100 * time.Millisecond})
-
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Go(func() {
-			if _, err := client.VerifyToken(ctx, id); err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Errorf("VerifyToken = %v, want nil", err)
-	}
-	if got := srv.Requests(jamtest.OpGetJWKS); got != 1 {
-		t.Errorf("Requests(OpGetJWKS) = %d, want 1", got)
-	}
-}
-
 // TestConcurrentServer runs every operation from many goroutines at once,
-// for the race detector.
+// each for a user of its own, while keys are published and faults set and
+// cleared. Keys are only added and the faults only delay, so no outcome
+// depends on the interleaving: each is asserted, and so are the counts
+// once all are done.
 func TestConcurrentServer(t *testing.T) {
+	const users = 12
 	srv := newServer(t)
+	hc := checked(t)
+	published := make(chan string, users)
 	var wg sync.WaitGroup
-	for i := range 20 {
+	for i := range users {
 		wg.Go(func() {
-			ctx := t.Context()
-			client := srv.Client(checked(t))
-			if i%5 == 0 {
-				srv.RotateKey()
+			email := fmt.Sprintf("user%d@example.com", i)
+			if i%3 == 0 {
+				published <- srv.PublishKey()
 			}
-			if err := client.Authenticate(ctx, ann); err != nil {
-				t.Errorf("Authenticate = %v, want nil", err)
+			srv.SetFault(jamtest.OpGetJWKS, jamtest.Fault{Delay: time.Millisecond, Times: 1})
+			if err := concurrentUser(t.Context(), srv, hc, email); err != nil {
+				t.Errorf("%s: %v", email, err)
 			}
-			if link, ok := srv.MagicLink(ann); ok {
-				if resp, err := noRedirects.Get(link); err == nil {
-					resp.Body.Close()
-				}
-			}
-			// Outcomes vary with the rotations racing them; only the race
-			// detector judges here.
-			id, refresh := srv.IssueTokens(ann)
-			client.VerifyRemote(ctx, id)
-			if id, err := client.Refresh(ctx, refresh); err == nil {
-				client.VerifyToken(ctx, id)
-				client.DeleteRefreshToken(ctx, id, refresh)
-				client.DeleteAllRefreshTokens(ctx, id)
-			}
-			srv.SetFault(jamtest.OpGetJWKS, jamtest.Fault{Times: 1})
-			srv.Requests(jamtest.OpGetJWKS)
 			srv.ClearFaults()
 		})
 	}
 	wg.Wait()
+	close(published)
+
+	for op, want := range map[jamtest.Operation]int{
+		jamtest.OpAuthenticate:           users,
+		jamtest.OpVerifyToken:            users,
+		jamtest.OpRefreshToken:           3 * users,
+		jamtest.OpDeleteRefreshToken:     users,
+		jamtest.OpDeleteAllRefreshTokens: users,
+	} {
+		if got := srv.Requests(op); got != want {
+			t.Errorf("Requests(%q) = %d, want %d", op, got, want)
+		}
+	}
+	// Each client fetches the set once, and once more if its second token
+	// has a kid published after the first fetch.
+	if got := srv.Requests(jamtest.OpGetJWKS); got < users || got > 2*users {
+		t.Errorf("Requests(OpGetJWKS) = %d, want %d to %d", got, users, 2*users)
+	}
+	if got := len(srv.Outbox()); got != users {
+		t.Errorf("len(Outbox()) = %d, want %d", got, users)
+	}
+	kids := srv.KeyIDs()
+	if len(kids) != 1+(users+2)/3 {
+		t.Errorf("KeyIDs() = %d kids, want %d", len(kids), 1+(users+2)/3)
+	}
+	for kid := range published {
+		if !slices.Contains(kids, kid) {
+			t.Errorf("KeyIDs() lacks %q, returned by PublishKey", kid)
+		}
+	}
+}
+
+// concurrentUser runs a user's whole life, from login to logout, and
+// returns the first outcome that is not the one expected.
+func concurrentUser(ctx context.Context, srv *jamtest.Server, hc jam.Option, email string) error {
+	// Keys published by other goroutines are new kids at any moment, but
+	// a client needs at most one refetch, which it is always allowed: its
+	// first fetch follows the first token, and keys are never removed.
+	client := srv.Client(hc)
+	if err := client.Authenticate(ctx, email); err != nil {
+		return fmt.Errorf("Authenticate = %w", err)
+	}
+	link, ok := srv.MagicLink(email)
+	if !ok {
+		return errors.New("MagicLink = _, false after Authenticate")
+	}
+	if !slices.ContainsFunc(srv.Outbox(), func(m jamtest.Message) bool { return m.Email == email && m.Link == link }) {
+		return errors.New("Outbox() lacks the link MagicLink returns")
+	}
+	resp, err := noRedirects.Get(link)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		return fmt.Errorf("GET magic link = %d, no Location", resp.StatusCode)
+	}
+	tokens, err := jam.TokensFromURL(loc)
+	if err != nil || tokens.RefreshToken == "" {
+		return fmt.Errorf("TokensFromURL = %v, %v; want both tokens", tokens, err)
+	}
+	if tok, err := client.VerifyToken(ctx, tokens.IDToken); err != nil || tok.Claims.Email != email {
+		return fmt.Errorf("VerifyToken = %v, want the user's claims", err)
+	}
+	if _, err := client.VerifyRemote(ctx, tokens.IDToken); err != nil {
+		return fmt.Errorf("VerifyRemote = %w", err)
+	}
+	idToken, err := client.Refresh(ctx, tokens.RefreshToken)
+	if err != nil {
+		return fmt.Errorf("Refresh = %w", err)
+	}
+	if tok, err := client.VerifyToken(ctx, idToken); err != nil || tok.Claims.Email != email {
+		return fmt.Errorf("VerifyToken(refreshed) = %v, want the user's claims", err)
+	}
+	if err := client.DeleteRefreshToken(ctx, idToken, tokens.RefreshToken); err != nil {
+		return fmt.Errorf("DeleteRefreshToken = %w", err)
+	}
+	if _, err := client.Refresh(ctx, tokens.RefreshToken); !errors.Is(err, jam.ErrUnauthorized) {
+		return fmt.Errorf("Refresh(deleted) = %v, want ErrUnauthorized", err)
+	}
+	_, other := srv.IssueTokens(email)
+	if err := client.DeleteAllRefreshTokens(ctx, idToken); err != nil {
+		return fmt.Errorf("DeleteAllRefreshTokens = %w", err)
+	}
+	if _, err := client.Refresh(ctx, other); !errors.Is(err, jam.ErrUnauthorized) {
+		return fmt.Errorf("Refresh(after DeleteAllRefreshTokens) = %v, want ErrUnauthorized", err)
+	}
+	return nil
 }
 
 func TestSetFaultMisuse(t *testing.T) {

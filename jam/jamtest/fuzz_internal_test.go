@@ -11,8 +11,8 @@ import (
 
 // FuzzHandler sends the server's handler arbitrary requests: it must not
 // panic, must answer every failure with JAM's {"message"} body, must never
-// break openapi.yaml (no 500, no violation), and must not echo the bearer
-// token.
+// break openapi.yaml (no 500, no violation), must not redirect but from a
+// magic link, and must not echo the bearer token.
 func FuzzHandler(f *testing.F) {
 	srv, err := Start(WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
@@ -33,7 +33,13 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(2), app+"/user/refresh", "Bearer "+idToken, "")
 	f.Add(uint8(2), app+"/user/refresh/a%2Fb%20c%25", "Bearer x", "")
 	f.Add(uint8(0), "/_jamtest/magic/nope", "", "")
+	f.Add(uint8(0), "/_jamtest/outbox?email=ann@example.com", "", "")
+	f.Add(uint8(2), "/_jamtest/outbox", "", "")
+	f.Add(uint8(0), "/_jamtest/", "", "")
+	f.Add(uint8(0), "/_jamtest", "", "")
 	f.Add(uint8(1), "/other-app/refresh", "", `{"refreshToken":1}`)
+	f.Add(uint8(2), app+"/user/refresh/.", "Bearer "+idToken, "")
+	f.Add(uint8(1), "/"+app+"/authenticate", "", `{"email":"ann@example.com"}`)
 
 	f.Fuzz(func(t *testing.T, method uint8, target, auth, body string) {
 		r, err := http.NewRequest(methods[int(method)%len(methods)], "http://jam.example"+target, strings.NewReader(body))
@@ -49,6 +55,9 @@ func FuzzHandler(f *testing.F) {
 
 		if w.Code >= 500 {
 			t.Fatalf("%s %s = %d %s, want no server error", r.Method, target, w.Code, w.Body)
+		}
+		if w.Code >= 300 && w.Code < 400 && !(w.Code == http.StatusFound && strings.HasPrefix(r.URL.Path, magicLinkPath)) {
+			t.Fatalf("%s %s = %d to %q, want no redirect", r.Method, target, w.Code, w.Header().Get("Location"))
 		}
 		if v := srv.Violations(); len(v) > 0 {
 			t.Fatalf("%s %s broke openapi.yaml: %v", r.Method, target, v)

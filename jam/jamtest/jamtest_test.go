@@ -186,8 +186,10 @@ func TestLoginFlow(t *testing.T) {
 	}
 }
 
-// TestTokenFormat checks the wire form of tokens and keys against what
-// JAM-API.md shows of JAM's.
+// TestTokenFormat checks the wire form of tokens and keys against a real
+// JAM token's: the same header and claim members, aud a single string,
+// numeric times, a 132-byte signature, and an EC P-521 JWK with the
+// token's kid.
 func TestTokenFormat(t *testing.T) {
 	srv := newServer(t)
 	idToken, _ := srv.IssueTokens(ann)
@@ -265,7 +267,7 @@ func TestErrors(t *testing.T) {
 	stranger := newServer(t) // another app, with its own key
 
 	client := srv.Client(checked(t))
-	otherApp, err := jam.New("no-such-app", jam.WithBaseURL(srv.URL))
+	otherApp, err := jam.New("no-such-app", jam.WithBaseURL(srv.URL), checked(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,14 +507,18 @@ func TestRotateKey(t *testing.T) {
 		t.Fatalf("VerifyToken(before rotation) = %v", err)
 	}
 
+	srv.PublishKey()
 	srv.RotateKey()
+	if got := srv.KeyIDs(); len(got) != 1 {
+		t.Errorf("KeyIDs() after RotateKey = %q, want one kid", got)
+	}
 	newID, _ := srv.IssueTokens(ann)
 	tok, err := client.VerifyToken(ctx, newID)
 	if err != nil {
 		t.Fatalf("VerifyToken(new key) = %v, want nil", err)
 	}
-	if tok.Header.KeyID == old.Header.KeyID {
-		t.Errorf("kid after RotateKey = %q, the old one", tok.Header.KeyID)
+	if tok.Header.KeyID == old.Header.KeyID || tok.Header.KeyID != srv.KeyIDs()[0] {
+		t.Errorf("kid after RotateKey = %q, want the new key %q", tok.Header.KeyID, srv.KeyIDs()[0])
 	}
 	if got := srv.Requests(jamtest.OpGetJWKS); got != 2 {
 		t.Errorf("Requests(OpGetJWKS) = %d, want 2 (first use, then the new kid)", got)

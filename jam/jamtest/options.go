@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,7 @@ type Option func(*config) error
 
 type config struct {
 	addr            string
+	publicURL       string
 	appID           string
 	redirectURL     *url.URL
 	refreshDisabled bool
@@ -61,13 +63,35 @@ func newConfig(opts []Option) (*config, error) {
 // WithAddr sets the TCP address the server listens on; the default is
 // "127.0.0.1:0", a free port on the loopback interface. Clients must use
 // Server.URL as their base URL exactly, because the iss claim of the ID
-// tokens is built from it.
+// tokens is built from it; see WithPublicURL when they reach the server
+// by another name.
 func WithAddr(addr string) Option {
 	return func(c *config) error {
 		if addr == "" {
 			return errors.New("jamtest: empty listen address")
 		}
 		c.addr = addr
+		return nil
+	}
+}
+
+// WithPublicURL sets the base URL clients reach the server at, when it is
+// not the address the server listens on: another host name
+// ("http://localhost:8787"), a container's name ("http://jam:8787"), or a
+// reverse proxy, with the path prefix it strips
+// ("https://proxy.example/jam"). Server.URL is then this URL, and so are
+// the iss claim of the ID tokens (URL + "/" + app ID) and the magic links.
+// It must be an absolute http or https URL without user info, query or
+// fragment; a trailing slash is ignored. By default the URL is the
+// listener's, on loopback for a listener on every interface.
+func WithPublicURL(rawURL string) Option {
+	return func(c *config) error {
+		u, err := url.Parse(rawURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+			return errors.New("jamtest: public URL must be an absolute http(s) URL without user info, query or fragment")
+		}
+		c.publicURL = strings.TrimRight(u.String(), "/")
 		return nil
 	}
 }
@@ -160,12 +184,13 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithStateFile keeps the server's app ID, signing key and refresh tokens
-// in the file at path, so that a server started again on it accepts the
+// WithStateFile keeps the server's app ID, the keys of its JWK Set and its
+// refresh tokens in the file at path, so that a server started again on it accepts the
 // tokens issued before. A missing file is a fresh start; a file that cannot
 // be read or parsed makes Start fail and is left as it is. The file is
-// written, mode 0600 because it holds a private key, at start and after
-// every change of key or refresh tokens, atomically. Magic links are not
+// written, mode 0600 because it holds private keys, at start and after
+// every change of keys or refresh tokens, atomically; files written by
+// older versions of this package are read too. Magic links are not
 // kept. Only one server may use a file at a time. By default the server
 // keeps nothing.
 func WithStateFile(path string) Option {

@@ -17,8 +17,15 @@
 // # Magic links
 //
 // Authenticate puts a one-time magic link in an in-memory outbox instead of
-// emailing it; MagicLink reads it, and WithMailer sees each as it is sent.
-// The link is
+// emailing it. MagicLink and Outbox read it, WithMailer sees each as it is
+// sent, and so can a browser test of an app, over HTTP, the way Mailpit's
+// API shows mail:
+//
+//	GET    URL/_jamtest/outbox[?email=ADDR]  {"messages": [{"email", "link", "sentAt"}, ...]}, newest first
+//	DELETE URL/_jamtest/outbox               empties it (204)
+//	GET    URL/_jamtest/                     a page listing them, reloading itself
+//
+// The outbox keeps the newest OutboxSize messages. The link is
 //
 //	URL + "/_jamtest/magic/" + code
 //
@@ -46,11 +53,18 @@
 // counts the requests for each operation, so a test can assert that the key
 // set was fetched once.
 //
+// # Keys
+//
+// The JWK Set starts with one P-521 key, which signs every token.
+// PublishKey adds a new signing key and keeps the old ones published, as an
+// issuer rotating its keys does; RemoveKey revokes one; RotateKey does both
+// at once. The server verifies a token with the key its kid names.
+//
 // # Restarts
 //
 // A Server keeps its state in memory, unless WithStateFile names a file
-// that keeps its app ID, signing key and refresh tokens across restarts, as
-// jam serve --state does.
+// that keeps its app ID, keys and refresh tokens across restarts, as jam
+// serve --state does.
 //
 // A Server is safe for concurrent use.
 package jamtest
@@ -79,9 +93,10 @@ const magicLinkPath = "/_jamtest/magic/"
 
 // Server is a JAM server for one app, listening on a local port.
 type Server struct {
-	// URL is the base URL of the server, with no trailing slash, for
-	// example http://127.0.0.1:50123. The iss claim of its ID tokens is
-	// URL + "/" + AppID.
+	// URL is the base URL clients use, with no trailing slash: the one
+	// WithPublicURL set, else the listener's, for example
+	// http://127.0.0.1:50123. The iss claim of the ID tokens is URL + "/"
+	// + AppID, and the magic links are below it.
 	URL string
 	// AppID is the ID of the one app the server knows.
 	AppID string
@@ -95,10 +110,10 @@ type Server struct {
 	saving   sync.Mutex // orders writes of the state file
 
 	mu         sync.Mutex
-	key        *signingKey
+	keys       []*signingKey     // the JWK Set, signing key first; replaced, never changed in place
 	refresh    map[string]string // refresh token → email address
 	links      map[string]magicLink
-	outbox     map[string]string // email address → last link sent
+	outbox     []Message // oldest first, at most OutboxSize
 	faults     map[Operation]*Fault
 	requests   map[Operation]int
 	violations []error
@@ -138,7 +153,6 @@ func Start(opts ...Option) (*Server, error) {
 		contract: contract,
 		refresh:  make(map[string]string),
 		links:    make(map[string]magicLink),
-		outbox:   make(map[string]string),
 		faults:   make(map[Operation]*Fault),
 		requests: make(map[Operation]int),
 	}
@@ -150,17 +164,22 @@ func Start(opts ...Option) (*Server, error) {
 	if s.AppID == "" {
 		s.AppID = uuid.NewString()
 	}
-	if s.key == nil {
-		if s.key, err = generateKey(); err != nil {
+	if len(s.keys) == 0 {
+		k, err := generateKey()
+		if err != nil {
 			return nil, err
 		}
+		s.keys = []*signingKey{k}
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return nil, fmt.Errorf("jamtest: listen: %w", err)
 	}
-	s.URL = "http://" + dialAddr(ln.Addr())
+	s.URL = cfg.publicURL
+	if s.URL == "" {
+		s.URL = "http://" + dialAddr(ln.Addr())
+	}
 	s.issuer = s.URL + "/" + s.AppID
 	// Saving at once writes the key of a fresh start, and finds an
 	// unwritable state file now rather than at the first login.
@@ -196,6 +215,10 @@ func dialAddr(addr net.Addr) string {
 	return addr.String()
 }
 
+// Addr returns the address the server listens on. Unless WithPublicURL
+// was used, URL is built from it.
+func (s *Server) Addr() net.Addr { return s.http.Listener.Addr() }
+
 // Close shuts the server down: requests in flight are cancelled, and Close
 // returns once they have finished. Magic links and, without a state file,
 // tokens are lost.
@@ -207,7 +230,8 @@ func (s *Server) Close() {
 }
 
 // Client returns a jam client for the server's app, with opts applied
-// after the base URL, a plain http.Client and, if WithClock was used, the
+// after the base URL (URL, so with WithPublicURL that URL must lead here
+// from this process), a plain http.Client and, if WithClock was used, the
 // server's clock. It panics if an option is invalid.
 func (s *Server) Client(opts ...jam.Option) *jam.Client {
 	base := []jam.Option{
@@ -225,16 +249,6 @@ func (s *Server) Client(opts ...jam.Option) *jam.Client {
 	return c
 }
 
-// MagicLink returns the last magic link "emailed" to the address, exactly
-// as Authenticate was given it, and whether there was one. The link may
-// have been used or have expired since.
-func (s *Server) MagicLink(email string) (link string, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	link, ok = s.outbox[email]
-	return link, ok
-}
-
 // IssueTokens returns the tokens following a magic link for the address
 // would give, without the email: an ID token and a refresh token, or ""
 // for the refresh token when refresh is disabled. The address is not
@@ -248,22 +262,6 @@ func (s *Server) IssueTokens(email string) (idToken, refreshToken string) {
 		s.logSaveError(err)
 	}
 	return idToken, refreshToken
-}
-
-// RotateKey makes a new signing key, with a new kid, sign every ID token
-// from now on, and retires the old one: it leaves the JWK Set, so tokens it
-// signed no longer verify, here or, once they refetch the set, in clients.
-func (s *Server) RotateKey() {
-	k, err := generateKey()
-	if err != nil {
-		panic(err) // crypto/rand failed; nothing can work
-	}
-	s.mu.Lock()
-	s.key = k
-	s.mu.Unlock()
-	if err := s.save(); err != nil {
-		s.logSaveError(err)
-	}
 }
 
 // Violations returns the responses of the server that violated openapi.yaml
@@ -293,18 +291,12 @@ func (s *Server) issue(email string) (idToken, refreshToken string, err error) {
 }
 
 func (s *Server) signIDToken(email string) (string, error) {
-	s.mu.Lock()
-	k := s.key
-	s.mu.Unlock()
-	return k.sign(s.issuer, s.AppID, email, s.cfg.now(), s.cfg.tokenTTL)
+	return s.publishedKeys()[0].sign(s.issuer, s.AppID, email, s.cfg.now(), s.cfg.tokenTTL)
 }
 
 // verifyIDToken returns the email address of a valid ID token of the app.
 func (s *Server) verifyIDToken(raw string) (string, error) {
-	s.mu.Lock()
-	k := s.key
-	s.mu.Unlock()
-	return k.verify(raw, s.issuer, s.AppID, s.cfg.now())
+	return verifyToken(raw, s.publishedKeys(), s.issuer, s.AppID, s.cfg.now())
 }
 
 // sendMagicLink puts a new magic link for email in the outbox.
@@ -319,7 +311,7 @@ func (s *Server) sendMagicLink(email string) {
 		}
 	}
 	s.links[code] = magicLink{email: email, expires: now.Add(MagicLinkTTL)}
-	s.outbox[email] = link
+	s.post(Message{Email: email, Link: link, SentAt: now.UTC()})
 	s.mu.Unlock()
 	if s.cfg.mailer != nil {
 		s.cfg.mailer(email, link)

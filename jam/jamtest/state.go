@@ -11,19 +11,23 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
 
 // stateVersion is the version of the state file format this package
-// writes and reads.
-const stateVersion = 1
+// writes. It reads this one and version 1, which held one signing key.
+const stateVersion = 2
 
 // state is what WithStateFile keeps, as JSON.
 type state struct {
-	Version       int               `json:"version"`
-	AppID         string            `json:"appId"`
-	SigningKey    jose.JSONWebKey   `json:"signingKey"`    // private
+	Version int    `json:"version"`
+	AppID   string `json:"appId"`
+	// Keys are the private keys of the JWK Set, signing key first.
+	Keys []jose.JSONWebKey `json:"keys,omitempty"`
+	// SigningKey was the one key of version 1.
+	SigningKey    *jose.JSONWebKey  `json:"signingKey,omitempty"`
 	RefreshTokens map[string]string `json:"refreshTokens"` // token → email address
 }
 
@@ -41,14 +45,24 @@ func (s *Server) load() error {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("jamtest: state file %s is corrupt: %w", path, err)
 	}
-	priv, ok := st.SigningKey.Key.(*ecdsa.PrivateKey)
+	var jwks []jose.JSONWebKey
 	switch {
-	case st.Version != stateVersion:
-		return fmt.Errorf("jamtest: state file %s has version %d, want %d", path, st.Version, stateVersion)
+	case st.Version == 1 && st.Keys == nil:
+		if st.SigningKey != nil {
+			jwks = []jose.JSONWebKey{*st.SigningKey}
+		}
+	case st.Version == stateVersion && st.SigningKey == nil:
+		jwks = st.Keys
+	case st.Version == 1 || st.Version == stateVersion:
+		return fmt.Errorf("jamtest: state file %s is corrupt: keys in the format of another version", path)
+	default:
+		return fmt.Errorf("jamtest: state file %s has version %d, want 1 or %d", path, st.Version, stateVersion)
+	}
+	switch {
 	case st.AppID == "":
 		return fmt.Errorf("jamtest: state file %s is corrupt: no app ID", path)
-	case !ok || priv.Curve != elliptic.P521() || st.SigningKey.KeyID == "":
-		return fmt.Errorf("jamtest: state file %s is corrupt: signing key is not a P-521 private key with a kid", path)
+	case len(jwks) == 0:
+		return fmt.Errorf("jamtest: state file %s is corrupt: no key", path)
 	case s.AppID != "" && s.AppID != st.AppID:
 		return fmt.Errorf("jamtest: state file %s is for app %q, not %q", path, st.AppID, s.AppID)
 	}
@@ -57,11 +71,20 @@ func (s *Server) load() error {
 			return fmt.Errorf("jamtest: state file %s is corrupt: empty refresh token or address", path)
 		}
 	}
-	key, err := newSigningKey(st.SigningKey.KeyID, priv)
-	if err != nil {
-		return err
+	keys := make([]*signingKey, len(jwks))
+	for i, jwk := range jwks {
+		priv, ok := jwk.Key.(*ecdsa.PrivateKey)
+		if !ok || priv.Curve != elliptic.P521() || jwk.KeyID == "" {
+			return fmt.Errorf("jamtest: state file %s is corrupt: a key is not a P-521 private key with a kid", path)
+		}
+		if slices.ContainsFunc(keys[:i], func(k *signingKey) bool { return k.id == jwk.KeyID }) {
+			return fmt.Errorf("jamtest: state file %s is corrupt: two keys have the same kid", path)
+		}
+		if keys[i], err = newSigningKey(jwk.KeyID, priv); err != nil {
+			return err
+		}
 	}
-	s.AppID, s.key = st.AppID, key
+	s.AppID, s.keys = st.AppID, keys
 	maps.Copy(s.refresh, st.RefreshTokens)
 	return nil
 }
@@ -79,8 +102,11 @@ func (s *Server) save() error {
 	st := state{
 		Version:       stateVersion,
 		AppID:         s.AppID,
-		SigningKey:    jose.JSONWebKey{Key: s.key.priv, KeyID: s.key.id, Use: "sig", Algorithm: string(jose.ES512)},
+		Keys:          make([]jose.JSONWebKey, len(s.keys)),
 		RefreshTokens: maps.Clone(s.refresh),
+	}
+	for i, k := range s.keys {
+		st.Keys[i] = jose.JSONWebKey{Key: k.priv, KeyID: k.id, Use: "sig", Algorithm: string(jose.ES512)}
 	}
 	s.mu.Unlock()
 	data, err := json.MarshalIndent(st, "", "\t")
@@ -91,6 +117,14 @@ func (s *Server) save() error {
 		return fmt.Errorf("jamtest: saving state file: %w", err)
 	}
 	return nil
+}
+
+// saveOrLog saves the state after a change a method cannot report an
+// error for: the change holds until the server stops either way.
+func (s *Server) saveOrLog() {
+	if err := s.save(); err != nil {
+		s.logSaveError(err)
+	}
 }
 
 func (s *Server) logSaveError(err error) {

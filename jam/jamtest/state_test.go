@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -20,21 +21,25 @@ import (
 
 // TestStateRestart restarts a server on its state file, at the same
 // address so that the issuer is the same, and expects the tokens issued
-// before to work.
+// before, and every key published, to work.
 func TestStateRestart(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "state.json")
 
 	first := newServer(t, jamtest.WithStateFile(path))
 	addr := mustHost(t, first.URL)
-	idToken, refresh := first.IssueTokens(ann)
+	oldKeyID, refresh := first.IssueTokens(ann)
 	_, deleted := first.IssueTokens(ann)
-	if err := first.Client().DeleteRefreshToken(ctx, idToken, deleted); err != nil {
+	if err := first.Client().DeleteRefreshToken(ctx, oldKeyID, deleted); err != nil {
 		t.Fatalf("DeleteRefreshToken = %v", err)
 	}
-	first.RotateKey()
-	idToken, _ = first.IssueTokens(ann)
-	kid := keyID(t, first)
+	removed := first.PublishKey()
+	first.PublishKey()
+	if err := first.RemoveKey(removed); err != nil {
+		t.Fatalf("RemoveKey(%q) = %v", removed, err)
+	}
+	newKeyID, _ := first.IssueTokens(ann)
+	kids := first.KeyIDs()
 	first.Close()
 
 	info, err := os.Stat(path)
@@ -46,24 +51,85 @@ func TestStateRestart(t *testing.T) {
 	}
 
 	second := newServer(t, jamtest.WithStateFile(path), jamtest.WithAddr(addr))
-	client := second.Client()
+	client := second.Client(checked(t))
 	if second.AppID != first.AppID {
 		t.Errorf("AppID after restart = %q, want %q", second.AppID, first.AppID)
 	}
-	if got := keyID(t, second); got != kid {
-		t.Errorf("kid after restart = %q, want %q (the key after RotateKey)", got, kid)
+	if got := second.KeyIDs(); !slices.Equal(got, kids) {
+		t.Errorf("KeyIDs() after restart = %q, want %q", got, kids)
 	}
-	if _, err := client.VerifyToken(ctx, idToken); err != nil {
-		t.Errorf("VerifyToken(token from before restart) = %v, want nil", err)
+	if got := tokenKeyID(t, second, ann); got != kids[0] {
+		t.Errorf("kid of a new token after restart = %q, want the signing key %q", got, kids[0])
 	}
-	if _, err := client.VerifyRemote(ctx, idToken); err != nil {
-		t.Errorf("VerifyRemote(token from before restart) = %v, want nil", err)
+	for name, idToken := range map[string]string{"old key": oldKeyID, "new key": newKeyID} {
+		if _, err := client.VerifyToken(ctx, idToken); err != nil {
+			t.Errorf("VerifyToken(token of the %s from before restart) = %v, want nil", name, err)
+		}
+		if _, err := client.VerifyRemote(ctx, idToken); err != nil {
+			t.Errorf("VerifyRemote(token of the %s from before restart) = %v, want nil", name, err)
+		}
 	}
 	if _, err := client.Refresh(ctx, refresh); err != nil {
 		t.Errorf("Refresh(token from before restart) = %v, want nil", err)
 	}
 	if _, err := client.Refresh(ctx, deleted); !errors.Is(err, jam.ErrUnauthorized) {
 		t.Errorf("Refresh(token deleted before restart) = %v, want ErrUnauthorized", err)
+	}
+}
+
+// TestStateVersion1 starts a server on a file in the format of version 1,
+// which held one signing key, and expects that key, the app and the
+// refresh tokens, and the file rewritten in the current format.
+func TestStateVersion1(t *testing.T) {
+	ctx := t.Context()
+	priv, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := json.Marshal(map[string]any{
+		"version":       1,
+		"appId":         "app-v1",
+		"signingKey":    jose.JSONWebKey{Key: priv, KeyID: "kid-v1", Use: "sig", Algorithm: "ES512"},
+		"refreshTokens": map[string]string{"refresh-v1": ann},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, v1, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	srv := newServer(t, jamtest.WithStateFile(path))
+	if srv.AppID != "app-v1" {
+		t.Errorf("AppID = %q, want app-v1", srv.AppID)
+	}
+	if got := srv.KeyIDs(); !slices.Equal(got, []string{"kid-v1"}) {
+		t.Errorf("KeyIDs() = %q, want [kid-v1]", got)
+	}
+	idToken, err := srv.Client(checked(t)).Refresh(ctx, "refresh-v1")
+	if err != nil {
+		t.Fatalf("Refresh(refresh token of the version 1 file) = %v", err)
+	}
+	// Signed by the file's key itself, not just under its kid.
+	jws, err := jose.ParseSignedCompact(idToken, []jose.SignatureAlgorithm{jose.ES512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jws.Verify(&priv.PublicKey); err != nil {
+		t.Errorf("refreshed token does not verify with the version 1 file's key: %v", err)
+	}
+	srv.Close()
+
+	var st struct {
+		Version int
+		Keys    []jose.JSONWebKey
+	}
+	if b, err := os.ReadFile(path); err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("state file after start: %v", err)
+	}
+	if st.Version != 2 || len(st.Keys) != 1 || st.Keys[0].KeyID != "kid-v1" {
+		t.Errorf("state file after start = version %d with %d keys, want version 2 with kid-v1", st.Version, len(st.Keys))
 	}
 }
 
@@ -89,13 +155,18 @@ func TestStateCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongCurve, err := json.Marshal(map[string]any{
-		"version": 1, "appId": "app",
-		"signingKey": jose.JSONWebKey{Key: p256, KeyID: "k"},
-	})
+	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	stateFile := func(st map[string]any) []byte {
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	key := func(priv any, kid string) jose.JSONWebKey { return jose.JSONWebKey{Key: priv, KeyID: kid} }
 	valid := func() []byte {
 		path := filepath.Join(t.TempDir(), "state.json")
 		newServer(t, jamtest.WithStateFile(path)).Close()
@@ -115,11 +186,18 @@ func TestStateCorrupt(t *testing.T) {
 		{"truncated", valid[:len(valid)/2]},
 		{"trailing garbage", append(bytes.Clone(valid), "}"...)},
 		{"no version", []byte(`{"appId": "app"}`)},
-		{"future version", bytes.Replace(valid, []byte(`"version": 1`), []byte(`"version": 2`), 1)},
+		{"future version", bytes.Replace(valid, []byte(`"version": 2`), []byte(`"version": 3`), 1)},
 		{"no app ID", bytes.Replace(valid, []byte(`"appId"`), []byte(`"appID_"`), 1)},
-		{"no key", []byte(`{"version": 1, "appId": "app"}`)},
+		{"no key", []byte(`{"version": 2, "appId": "app"}`)},
+		{"empty key list", []byte(`{"version": 2, "appId": "app", "keys": []}`)},
+		{"version 1 without a key", []byte(`{"version": 1, "appId": "app"}`)},
 		{"public key only", publicOnly(t, valid)},
-		{"P-256 key", wrongCurve},
+		{"P-256 key", stateFile(map[string]any{"version": 2, "appId": "app", "keys": []jose.JSONWebKey{key(p521, "a"), key(p256, "b")}})},
+		{"version 1 P-256 key", stateFile(map[string]any{"version": 1, "appId": "app", "signingKey": key(p256, "k")})},
+		{"key without kid", stateFile(map[string]any{"version": 2, "appId": "app", "keys": []jose.JSONWebKey{key(p521, "")}})},
+		{"two keys, one kid", stateFile(map[string]any{"version": 2, "appId": "app", "keys": []jose.JSONWebKey{key(p521, "k"), key(p521, "k")}})},
+		{"version 2 with a version 1 key", stateFile(map[string]any{"version": 2, "appId": "app", "signingKey": key(p521, "k")})},
+		{"version 1 with version 2 keys", stateFile(map[string]any{"version": 1, "appId": "app", "keys": []jose.JSONWebKey{key(p521, "k")}})},
 		{"empty refresh token", bytes.Replace(valid, []byte(`"refreshTokens": {}`), []byte(`"refreshTokens": {"": "ann@example.com"}`), 1)},
 	}
 	for _, tt := range tests {
@@ -170,13 +248,13 @@ func publicOnly(t *testing.T, valid []byte) []byte {
 	if err := json.Unmarshal(valid, &st); err != nil {
 		t.Fatal(err)
 	}
-	var key map[string]any
-	if err := json.Unmarshal(st["signingKey"], &key); err != nil {
-		t.Fatal(err)
+	var keys []map[string]any
+	if err := json.Unmarshal(st["keys"], &keys); err != nil || len(keys) != 1 {
+		t.Fatalf("keys of a new state file = %s, %v; want one", st["keys"], err)
 	}
-	delete(key, "d")
-	b, _ := json.Marshal(key)
-	st["signingKey"] = b
+	delete(keys[0], "d")
+	b, _ := json.Marshal(keys)
+	st["keys"] = b
 	out, _ := json.Marshal(st)
 	return out
 }
@@ -214,11 +292,13 @@ func mustHost(t *testing.T, rawURL string) string {
 	return u.Host
 }
 
-func keyID(t *testing.T, srv *jamtest.Server) string {
+// tokenKeyID returns the kid of a new token the server issues for email.
+func tokenKeyID(t *testing.T, srv *jamtest.Server, email string) string {
 	t.Helper()
-	set, err := srv.Client(checked(t)).JWKS(t.Context())
-	if err != nil || len(set.Keys) != 1 {
-		t.Fatalf("JWKS() = %v, %v; want one key", set, err)
+	idToken, _ := srv.IssueTokens(email)
+	tok, err := srv.Client(checked(t)).VerifyToken(t.Context(), idToken)
+	if err != nil {
+		t.Fatalf("VerifyToken(new token) = %v", err)
 	}
-	return set.Keys[0].KeyID
+	return tok.Header.KeyID
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -101,17 +102,23 @@ func (k *signingKey) sign(issuer, appID, email string, now time.Time, ttl time.D
 // JAM does not say why either.
 var errInvalidToken = errors.New("invalid ID token")
 
-// verify checks an ID token the way JAM does: ES512, signed by k (the only
-// key in the JWK Set), iss, aud, token_use, and times, with no leeway since
-// the server is the clock that issued it. It returns the email address.
-func (k *signingKey) verify(raw, issuer, appID string, now time.Time) (string, error) {
+// verifyToken checks an ID token the way JAM does: ES512, signed by the key
+// of keys its kid names, iss, aud, token_use, and times, with no leeway
+// since the server is the clock that issued it. It returns the email
+// address.
+func verifyToken(raw string, keys []*signingKey, issuer, appID string, now time.Time) (string, error) {
 	if raw == "" || len(raw) > maxTokenSize {
 		return "", errInvalidToken
 	}
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES512})
-	if err != nil || len(tok.Headers) != 1 || tok.Headers[0].KeyID != k.id {
+	if err != nil || len(tok.Headers) != 1 {
 		return "", errInvalidToken
 	}
+	i := slices.IndexFunc(keys, func(k *signingKey) bool { return k.id == tok.Headers[0].KeyID })
+	if i < 0 {
+		return "", errInvalidToken
+	}
+	k := keys[i]
 	var (
 		std   jwt.Claims
 		extra struct {
