@@ -131,9 +131,9 @@ func TestSpecDiff(t *testing.T) {
 
 	// JAM's refresh answers how long the new ID token lasts.
 	expiresIn := func(t *testing.T, s string) string {
-		return edit(t, s, "RefreshResult:\n      type: object\n      required: [idToken]\n      properties:\n",
-			"RefreshResult:\n      type: object\n      required: [idToken]\n      properties:\n"+
-				"        expiresIn:\n          type: integer\n          description: Seconds until the ID token expires.\n")
+		idToken := "        idToken:\n          type: string\n          description: The new ID token.\n"
+		return edit(t, s, idToken, idToken+
+			"        expiresIn:\n          type: integer\n          description: Seconds until the ID token expires.\n")
 	}
 	// JAM wants to know which of the app's redirect URLs to send the user to.
 	redirectURL := func(t *testing.T, s string) string {
