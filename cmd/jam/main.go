@@ -15,7 +15,8 @@
 // The client commands take --app and --base-url, which default to the
 // environment variables JAM_APP_ID and JAM_BASE_URL, and the base URL to
 // the JAM service. A TOKEN of "-" is read from standard input, to keep it
-// out of the shell's history.
+// out of the shell's history; a TOKEN that starts with "-" (refresh tokens
+// may) follows "--".
 //
 // Results, and the help jam -h and jam COMMAND -h ask for, go to standard
 // output; diagnostics to standard error. The exit status is 0 on success,
@@ -58,7 +59,8 @@ Commands:
 
 The client commands take --app and --base-url, defaulting to $JAM_APP_ID
 and $JAM_BASE_URL (else ` + jam.DefaultBaseURL + `).
-A TOKEN of "-" is read from standard input.
+A TOKEN of "-" is read from standard input; one that starts with "-"
+follows "--": jam refresh -- TOKEN.
 Run "jam COMMAND -h" for the flags of a command.
 `
 

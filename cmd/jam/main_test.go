@@ -248,7 +248,8 @@ func TestClientCommands(t *testing.T) {
 		{"verify bad token", "", cmd("verify", "not.a.token"), 1, "", false},
 		{"verify empty stdin", " \n", cmd("verify", "-"), 2, "", false},
 		{"verify huge stdin", strings.Repeat("a", 100<<10), cmd("verify", "-"), 1, "", false},
-		{"refresh", "", cmd("refresh", refreshToken), 0, "eyJ", true},
+		// "--", because a refresh token may start with "-".
+		{"refresh", "", cmd("refresh", "--", refreshToken), 0, "eyJ", true},
 		{"refresh json", refreshToken, cmd("refresh", "--json", "-"), 0, `{"idToken":"eyJ`, true},
 		{"refresh unknown token", "", cmd("refresh", "no-such-refresh-token"), 1, "", false},
 		{"jwks", "", cmd("jwks"), 0, `"crv": "P-521"`, false},
@@ -256,7 +257,7 @@ func TestClientCommands(t *testing.T) {
 		{"logout one again", "", cmd("logout", "--id-token", idToken, "--refresh-token", other), 1, "", false},
 		{"logout bad id token", "", cmd("logout", "--id-token", "x", "--all"), 1, "", false},
 		{"logout all", "", cmd("logout", "--id-token", idToken, "--all"), 0, "logged out everywhere", false},
-		{"refresh after logout", "", cmd("refresh", refreshToken), 1, "", false},
+		{"refresh after logout", "", cmd("refresh", "--", refreshToken), 1, "", false},
 		{"unknown app", "", []string{"jwks", "--base-url", srv.URL, "--app", "nope"}, 1, "", false},
 	}
 	for _, tt := range tests {
