@@ -137,6 +137,7 @@ type keyServer struct {
 	status       int
 	body         []byte
 	cacheControl string        // the Cache-Control header, if any
+	next         [][]byte      // bodies for the next fetches, before body
 	fault        bool          // the answer is off-contract on purpose
 	gate         chan struct{} // when non-nil, fetches wait for it to close
 }
@@ -162,6 +163,9 @@ func newKeyServer(t testing.TB, keys ...signingKey) *keyServer {
 		// test set while it was held.
 		ks.mu.Lock()
 		status, body, fault, cacheControl := ks.status, ks.body, ks.fault, ks.cacheControl
+		if len(ks.next) > 0 {
+			body, ks.next = ks.next[0], ks.next[1:]
+		}
 		ks.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		if cacheControl != "" {
@@ -191,6 +195,25 @@ func (ks *keyServer) setKeys(t testing.TB, keys ...signingKey) {
 	ks.mu.Lock()
 	ks.status, ks.body, ks.fault = http.StatusOK, body, false
 	ks.mu.Unlock()
+}
+
+// setKeysNext makes the next fetches answer with the given sets, in turn,
+// and those after them as before.
+func (ks *keyServer) setKeysNext(t testing.TB, sets ...[]signingKey) {
+	t.Helper()
+	for _, keys := range sets {
+		set := jose.JSONWebKeySet{}
+		for _, k := range keys {
+			set.Keys = append(set.Keys, k.jwk())
+		}
+		body, err := json.Marshal(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks.mu.Lock()
+		ks.next = append(ks.next, body)
+		ks.mu.Unlock()
+	}
 }
 
 // respond makes the key server answer anything, off-contract.

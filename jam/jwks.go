@@ -77,7 +77,7 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*ecds
 		s.refreshIfStale(st, now)
 		return keys, nil
 	}
-	f := s.join(ctx, func(st *keyState) bool {
+	may := func(st *keyState) bool {
 		switch {
 		case st.keys[kid] != nil: // a fetch that just ended brought it
 			return false
@@ -87,22 +87,30 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*ecds
 			return st.lastErr == nil || now.Sub(st.failedAt) >= failureBackoff
 		}
 		return s.refetch.AllowN(now, 1)
-	})
-	if f != nil {
-		if _, err := f.wait(ctx); err != nil {
-			return nil, err
-		}
 	}
-	st = s.state.Load()
-	switch keys := st.keys[kid]; {
-	case keys != nil:
-		return keys, nil
-	case f == nil && st.lastErr != nil:
-		// No fetch was allowed and the last one failed, so the kid may be
-		// a new key JAM could not tell: an outage, not a bad token.
-		return nil, st.lastErr
-	case f == nil:
-		s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
+	// A fetch this call joined may have begun before the key was
+	// published; then one of its own may follow.
+	for range 2 {
+		f, started := s.join(ctx, may)
+		if f != nil {
+			if _, err := f.wait(ctx); err != nil {
+				return nil, err
+			}
+		}
+		st = s.state.Load()
+		switch keys := st.keys[kid]; {
+		case keys != nil:
+			return keys, nil
+		case f == nil && st.lastErr != nil:
+			// No fetch was allowed and the last one failed, so the kid may
+			// be a new key JAM could not tell: an outage, not a bad token.
+			return nil, st.lastErr
+		case f == nil:
+			s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
+		case !started:
+			continue
+		}
+		break
 	}
 	return nil, notVerified(ErrUnknownKey, nil)
 }
@@ -128,15 +136,17 @@ func (s *keySet) refreshIfStale(st *keyState, now time.Time) {
 }
 
 // join returns the fetch in flight, or else starts one if may, given the
-// current state, allows it; nil means neither. A nil may always allows.
-func (s *keySet) join(ctx context.Context, may func(*keyState) bool) *flight {
+// current state, allows it, and says whether it started it; nil means
+// neither. A nil may always allows.
+func (s *keySet) join(ctx context.Context, may func(*keyState) bool) (f *flight, started bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.flight == nil && (may == nil || may(s.state.Load())) {
 		s.flight = &flight{done: make(chan struct{})}
+		started = true
 		go s.run(context.WithoutCancel(ctx), s.flight)
 	}
-	return s.flight
+	return s.flight, started
 }
 
 // run fetches the key set for f. It runs on behalf of every caller
@@ -255,7 +265,8 @@ func cacheMaxAge(h http.Header) (d time.Duration, ok bool) {
 // age (WithKeySetMaxAge); call JWKS to make a key JAM removed stop
 // verifying at once.
 func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	set, err := c.keys.join(ctx, nil).wait(ctx)
+	f, _ := c.keys.join(ctx, nil)
+	set, err := f.wait(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -590,3 +590,43 @@ func TestRotationJoinsTheFetch(t *testing.T) {
 		t.Errorf("fetches = %d, want 2", n)
 	}
 }
+
+// TestJoinedFetchFromBeforeTheKey: a verification that joins a fetch which
+// began before its key was published fetches again, rather than refusing a
+// token JAM has just started to sign with.
+func TestJoinedFetchFromBeforeTheKey(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	client := ks.client(t, newClock())
+	c := claims(ks.URL, testNow)
+	if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
+		t.Fatalf("VerifyToken(warm-up) = %v", err)
+	}
+
+	// A JWKS call fetches the set as it was before key-2; the fetch after
+	// it brings key-2.
+	ks.setKeysNext(t, []signingKey{k1}, []signingKey{k1, k2})
+	gate := ks.hold()
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.JWKS(context.Background())
+		done <- err
+	}()
+	ks.awaitFetches(t, 2)
+	verified := make(chan error, 1)
+	go func() {
+		_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k2.priv, k2.kid, c, nil))
+		verified <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // for the verification to join the held fetch
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatalf("JWKS() = %v", err)
+	}
+	if err := <-verified; err != nil {
+		t.Errorf("VerifyToken(key-2, having joined a fetch from before it) = %v, want nil", err)
+	}
+	if n := ks.fetches.Load(); n != 3 {
+		t.Errorf("fetches = %d, want 3: the warm-up, the JWKS call, one more for key-2", n)
+	}
+}
