@@ -361,3 +361,45 @@ func TestStats(t *testing.T) {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}
 }
+
+// TestRotationAndRevocationWithJamtest: JAM publishes a new key beside the
+// old one, then removes the old one; tokens of both verify through the
+// overlap, and the old key's stop once the set is refetched after its max
+// age.
+func TestRotationAndRevocationWithJamtest(t *testing.T) {
+	clk := newClock()
+	srv := jamtest.NewServer(jamtest.WithClock(clk.Now), jamtest.WithTokenTTL(3*time.Hour), jamtest.WithLogger(slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	client := srv.Client()
+	ctx := context.Background()
+
+	oldKid := srv.KeyIDs()[0]
+	oldToken, _ := srv.IssueTokens(testEmail)
+	if _, err := client.VerifyToken(ctx, oldToken); err != nil {
+		t.Fatalf("VerifyToken(before the rotation) = %v", err)
+	}
+	newKid := srv.PublishKey()
+	newToken, _ := srv.IssueTokens(testEmail)
+	for name, tok := range map[string]string{"old": oldToken, "new": newToken} {
+		if _, err := client.VerifyToken(ctx, tok); err != nil {
+			t.Errorf("VerifyToken(%s key, during the overlap) = %v, want nil", name, err)
+		}
+	}
+
+	if err := srv.RemoveKey(oldKid); err != nil {
+		t.Fatalf("RemoveKey(%s) = %v", oldKid, err)
+	}
+	clk.Advance(time.Hour + time.Second)
+	if _, err := client.VerifyToken(ctx, newToken); err != nil { // notices the age
+		t.Fatalf("VerifyToken(new key, past the max age) = %v", err)
+	}
+	jam.AwaitKeySet(client)
+	_, err := client.VerifyToken(ctx, oldToken)
+	assertRefused(t, err, jam.ErrUnknownKey)
+	if _, err := client.VerifyRemote(ctx, oldToken); !errors.Is(err, jam.ErrNotVerified) {
+		t.Errorf("VerifyRemote(revoked key) = %v, want ErrNotVerified: JAM agrees", err)
+	}
+	if s := client.Stats(); s.Keys != 1 || srv.KeyIDs()[0] != newKid {
+		t.Errorf("Stats().Keys = %d, KeyIDs() = %v; want the new key alone", s.Keys, srv.KeyIDs())
+	}
+}
