@@ -100,12 +100,10 @@ func TestFaultSoak(t *testing.T) {
 	if got := base.successRate(); got != 1 {
 		t.Errorf("without faults %.2f%% succeeded, want all", 100*got)
 	}
-	// The faults Authenticate meets are not retried (below): its share of
-	// 5% fails whatever the client does, about 0.25% of all the calls, so
-	// the overall rate is a sound test only over many calls.
-	if got := with.successRate(); got < 0.995 && *soakOps >= 2000 {
-		t.Errorf("with 5%% faults and retries %.2f%% succeeded, want at least 99.5%% (-soak.seed=%d replays it)", 100*got, *soakSeed)
-	}
+	// The faults Authenticate meets are not retried (below): its 5% of
+	// faults fail whatever the client does, 0.25% of all the calls on
+	// average, but as much as 0.55% for some seeds, so the overall rate is
+	// reported (BENCHMARKS.md, over many seeds) rather than tested.
 	if got := with.successRateWithout(jamtest.OpAuthenticate); got < 0.995 {
 		t.Errorf("with 5%% faults and retries %.2f%% of the calls but Authenticate succeeded, want at least 99.5%% (-soak.seed=%d replays it)", 100*got, *soakSeed)
 	}
