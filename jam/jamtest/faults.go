@@ -219,17 +219,13 @@ func (s *Server) Requests(op Operation) int {
 func (s *Server) Handled(op Operation) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.requests[handledKey(op)]
+	return s.handled[op]
 }
-
-// handledKey is where the requests map keeps the count of Handled, under
-// a name no operation has.
-func handledKey(op Operation) Operation { return op + " handled" }
 
 // handling counts a request for op that is about to be handled.
 func (s *Server) handling(op Operation) {
 	s.mu.Lock()
-	s.requests[handledKey(op)]++
+	s.handled[op]++
 	s.mu.Unlock()
 }
 

@@ -48,10 +48,16 @@
 //
 // # Faults
 //
-// SetFault makes an operation answer off-contract (an HTML 502, truncated
-// JSON, a huge body) or slowly; FailKeySet is the common case. Requests
-// counts the requests for each operation, so a test can assert that the key
-// set was fetched once.
+// SetFault makes an operation answer as failing infrastructure does: a
+// connection reset, an API Gateway error (GatewayError), a proxy's HTML
+// page (HTMLError), a 429 or 503 with Retry-After (Throttled), or any
+// status, body and headers, slowly if asked. A fault applies to every
+// request, to the next Times, or at a seeded random Rate, and OneOf mixes
+// several. A faulted request is not handled, unless AfterHandling: then it
+// runs and only its answer is lost. FailKeySet is the common case.
+// Requests counts the requests for each operation and Handled those that
+// ran, so a test can assert that the key set was fetched once, or that no
+// magic link was sent twice.
 //
 // # Keys
 //
@@ -116,6 +122,7 @@ type Server struct {
 	outbox     []Message // oldest first, at most OutboxSize
 	faults     map[Operation]*Fault
 	requests   map[Operation]int
+	handled    map[Operation]int
 	violations []error
 }
 
@@ -155,6 +162,7 @@ func Start(opts ...Option) (*Server, error) {
 		links:    make(map[string]magicLink),
 		faults:   make(map[Operation]*Fault),
 		requests: make(map[Operation]int),
+		handled:  make(map[Operation]int),
 	}
 	if cfg.stateFile != "" {
 		if err := s.load(); err != nil {
