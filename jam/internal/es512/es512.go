@@ -93,9 +93,13 @@ type Verifier struct {
 // The error matches [ErrInvalidKey] unless pub is a point of P-521 other than
 // the point at infinity.
 func New(pub *ecdsa.PublicKey) (*Verifier, error) {
-	v, q, err := newStandard(pub)
+	v, enc, err := newStandard(pub)
 	if err != nil || fips140.Enabled() {
 		return v, err
+	}
+	q, err := nistec.NewP521Point().SetBytes(enc)
+	if err != nil {
+		return nil, ErrInvalidKey
 	}
 	generatorTable()
 	v.q = newTable(q, qWidth)
@@ -110,27 +114,26 @@ func NewStandard(pub *ecdsa.PublicKey) (*Verifier, error) {
 	return v, err
 }
 
-func newStandard(pub *ecdsa.PublicKey) (*Verifier, *nistec.P521Point, error) {
+// newStandard checks pub with crypto/ecdsa alone, so that FIPS 140 mode
+// uses nothing else, and returns its Verifier and uncompressed encoding.
+func newStandard(pub *ecdsa.PublicKey) (*Verifier, []byte, error) {
 	//lint:ignore SA1019 Bytes would panic on a missing coordinate.
 	if pub == nil || pub.Curve != elliptic.P521() || pub.X == nil || pub.Y == nil {
 		return nil, nil, ErrInvalidKey
 	}
-	// Bytes refuses negative, over-long and off-curve coordinates.
-	b, err := pub.Bytes()
+	// Bytes refuses negative and over-long coordinates and points off the
+	// curve, the point at infinity among them.
+	enc, err := pub.Bytes()
 	if err != nil {
-		return nil, nil, ErrInvalidKey
-	}
-	q, err := nistec.NewP521Point().SetBytes(b)
-	if err != nil || q.IsInfinity() == 1 {
 		return nil, nil, ErrInvalidKey
 	}
 	// A copy, so that a caller changing pub's big.Ints cannot change the
-	// key behind the table.
-	key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P521(), b)
+	// key behind a table.
+	key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P521(), enc)
 	if err != nil {
 		return nil, nil, ErrInvalidKey
 	}
-	return &Verifier{pub: key}, q, nil
+	return &Verifier{pub: key}, enc, nil
 }
 
 // Precomputed reports whether v verifies with precomputed tables rather than

@@ -47,7 +47,7 @@ func newTable(p *nistec.P521Point, w uint) *table {
 // addMul sets acc = acc + k·P, where P is the table's point and k the
 // big-endian scalar, which must be below 2^521 (every scalar mod n is).
 func (t *table) addMul(acc *nistec.P521Point, k *[scalarLen]byte) {
-	var neg nistec.P521Point = *nistec.NewP521Point()
+	neg := *nistec.NewP521Point()
 	half := uint(1) << (t.w - 1)
 	carry := uint(0)
 	for i := range windows(t.w) {
@@ -70,7 +70,8 @@ func (t *table) addMul(acc *nistec.P521Point, k *[scalarLen]byte) {
 // window returns the w bits of k (w ≤ 16) that start at bit off, counting
 // from the least significant bit; bits past the top of k read as zero.
 func window(k *[scalarLen]byte, off, w uint) uint {
-	// The three bytes that hold bits off to off+16, most significant first.
+	// The byte that holds bit off and the two above it, most significant
+	// first.
 	var v uint
 	for i := scalarLen - 1 - int(off/8) - 2; i <= scalarLen-1-int(off/8); i++ {
 		v <<= 8
