@@ -3,6 +3,7 @@ module github.com/go-jam/go-jam
 go 1.26.0
 
 require (
+	filippo.io/nistec v0.0.4
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/google/uuid v1.6.0
@@ -11,6 +12,7 @@ require (
 	github.com/oapi-codegen/runtime v1.9.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.57.0
+	golang.org/x/sys v0.47.0
 	golang.org/x/time v0.16.0
 )
 
