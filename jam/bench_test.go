@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,4 +237,35 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// BenchmarkCacheHitParallel measures cache hits from every core at once,
+// over 1,000 cached tokens; run it with -cpu 1,2 to see how hits scale
+// with cores.
+func BenchmarkCacheHitParallel(b *testing.B) {
+	key := newSigningKey(b, "key-1")
+	ks := newKeyServer(b, key)
+	client := ks.client(b, newClock())
+	tokens := make([]string, 1000)
+	for i := range tokens {
+		c := claims(ks.URL, testNow)
+		c["jti"] = fmt.Sprint(i)
+		tokens[i] = sign(b, jose.ES512, key.priv, key.kid, c, nil)
+		if _, err := client.VerifyToken(context.Background(), tokens[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 7919 // each goroutine from its own place
+		for pb.Next() {
+			if _, err := client.VerifyToken(context.Background(), tokens[i%len(tokens)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
 }

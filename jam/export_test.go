@@ -12,7 +12,7 @@ func CacheLen(c *Client) int {
 	if c.cache == nil {
 		return 0
 	}
-	return c.cache.Len()
+	return c.cache.EstimatedSize()
 }
 
 // AwaitKeySet waits for the key-set fetch in flight, if there is one, such

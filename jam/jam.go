@@ -37,7 +37,7 @@ import (
 	"strings"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/maypok86/otter/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/go-jam/go-jam/generated/jamclient"
@@ -79,7 +79,7 @@ type Client struct {
 	leeway  time.Duration
 	now     func() time.Time
 	keys    *keySet
-	cache   *lru.Cache[[sha256.Size]byte, cacheEntry] // nil when off
+	cache   *otter.Cache[[sha256.Size]byte, cacheEntry] // nil when off
 	log     *slog.Logger
 	stats   counters
 	retries int
@@ -238,8 +238,10 @@ func WithLogger(l *slog.Logger) Option {
 // (BENCHMARKS.md).
 const DefaultCacheSize = 10_000
 
-// WithCacheSize sets how many verified tokens VerifyToken remembers, the
-// least recently used forgotten first; the default is DefaultCacheSize.
+// WithCacheSize sets how many verified tokens VerifyToken remembers, those
+// least likely to be used again forgotten first (otter's W-TinyLFU, which
+// serves concurrent hits without a shared lock); the default is
+// DefaultCacheSize.
 // Zero turns the cache off: every call then checks the signature. Negative
 // is an error.
 func WithCacheSize(n int) Option {
@@ -292,7 +294,13 @@ func New(appID string, opts ...Option) (*Client, error) {
 	}
 	c.api = api
 	if c.cacheSize > 0 {
-		c.cache, _ = lru.New[[sha256.Size]byte, cacheEntry](c.cacheSize) // errors only for size <= 0
+		c.cache = otter.Must(&otter.Options[[sha256.Size]byte, cacheEntry]{
+			MaximumSize: c.cacheSize,
+			// Maintenance runs on the goroutine that reads or writes,
+			// so that a Client starts none of its own. Nothing here
+			// calls the cache from under its locks.
+			Executor: func(fn func()) { fn() },
+		})
 	}
 	refetch := rate.Inf
 	if c.refetchInterval > 0 {

@@ -1,19 +1,21 @@
 package jam
 
 import (
+	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	jose "github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // maxTokenSize bounds the ID tokens VerifyToken and VerifyRemote accept. A
@@ -52,11 +54,59 @@ type Claims struct {
 	Raw json.RawMessage
 }
 
-// claimSet is the JSON form of the claims.
+// claimSet is the JSON form of the claims. Decoded with go-jose's json,
+// names match exactly and a name given twice is refused.
 type claimSet struct {
-	jwt.Claims
-	Email    string `json:"email"`
-	TokenUse string `json:"token_use"`
+	Email     string      `json:"email"`
+	Subject   string      `json:"sub"`
+	Issuer    string      `json:"iss"`
+	Audience  audience    `json:"aud"`
+	ID        string      `json:"jti"`
+	TokenUse  string      `json:"token_use"`
+	IssuedAt  numericDate `json:"iat"`
+	NotBefore numericDate `json:"nbf"`
+	Expiry    numericDate `json:"exp"`
+}
+
+// audience is aud: one string, or an array of them (RFC 7519, 4.1.3).
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' {
+		return josejson.Unmarshal(b, (*[]string)(a))
+	}
+	// The decoder has checked that b is a JSON string; with no escape in
+	// it, its text is its value.
+	if !bytes.ContainsRune(b, '\\') {
+		*a = audience{string(b[1 : len(b)-1])}
+		return nil
+	}
+	var s string
+	if err := josejson.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*a = audience{s}
+	return nil
+}
+
+// numericDate is a NumericDate (RFC 7519, 2): seconds since 1970, perhaps
+// with a fraction. The zero value is a missing claim.
+type numericDate struct{ time.Time }
+
+// maxNumericDate bounds the dates a token may carry, about the year 36812:
+// a larger number is no date, and would overflow a time.Time.
+const maxNumericDate = 1 << 40
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	// The decoder has checked that b is a JSON value; ParseFloat takes
+	// its numbers and refuses the rest.
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || f < 0 || f > maxNumericDate {
+		return errors.New("not a NumericDate")
+	}
+	sec, frac := math.Modf(f)
+	d.Time = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	return nil
 }
 
 // parsedToken is a token whose form was checked but not its signature.
@@ -104,7 +154,7 @@ func parseToken(s string) (*parsedToken, *Error) {
 	if err := josejson.Unmarshal(p.raw, &p.claims); err != nil {
 		return nil, notVerified(ErrMalformedToken, errors.New("claims are not a JSON object of the expected types with unique names"))
 	}
-	if p.claims.Expiry == nil || p.claims.IssuedAt == nil || p.claims.Email == "" {
+	if p.claims.Expiry.IsZero() || p.claims.IssuedAt.IsZero() || p.claims.Email == "" {
 		return nil, notVerified(ErrMalformedToken, errors.New("exp, iat or email missing"))
 	}
 	return p, nil
@@ -115,16 +165,29 @@ func parseToken(s string) (*parsedToken, *Error) {
 // no header costs much to refuse.
 const maxHeaderSize = 1 << 10
 
-// forbiddenHeaders are the header members that name a key other than by
-// kid, or make the token's meaning depend on extensions (crit). Tokens with
-// any of them are refused from the raw header, before go-jose parses it:
-// go-jose would parse the certificates of an x5c chain, and
-// Header.Certificates would verify the chain, at the attacker's expense.
-var forbiddenHeaders = []string{"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit"}
+// protectedHeader is what checkHeader reads of a header: alg, and whether
+// any member that names a key other than by kid, or makes the token's
+// meaning depend on extensions (crit), is present. Tokens with any of
+// them are refused from the raw header, before go-jose parses it: go-jose
+// would parse the certificates of an x5c chain, and Header.Certificates
+// would verify the chain, at the attacker's expense.
+type protectedHeader struct {
+	Alg       string          `json:"alg"`
+	JWK       json.RawMessage `json:"jwk"`
+	JKU       json.RawMessage `json:"jku"`
+	X5U       json.RawMessage `json:"x5u"`
+	X5C       json.RawMessage `json:"x5c"`
+	X5T       json.RawMessage `json:"x5t"`
+	X5TSHA256 json.RawMessage `json:"x5t#S256"`
+	Crit      json.RawMessage `json:"crit"`
+}
 
 // checkHeader checks the protected header, the first segment of a token
-// in compact form: at most maxHeaderSize, a JSON object whose members are
-// unique and none of forbiddenHeaders, with alg exactly ES512.
+// in compact form: at most maxHeaderSize, a JSON object, none of the
+// members protectedHeader names but alg, and alg exactly ES512. It decodes
+// with encoding/json, which costs less than go-jose's json, and matches
+// names in any case: X5C is refused with x5c. go-jose's parse that follows
+// refuses a member given twice.
 func checkHeader(segment string) *Error {
 	if len(segment) > maxHeaderSize {
 		return notVerified(ErrMalformedToken, errors.New("header over 1 KiB"))
@@ -133,17 +196,19 @@ func checkHeader(segment string) *Error {
 	if err != nil {
 		return notVerified(ErrMalformedToken, errors.New("header is not base64url"))
 	}
-	var members map[string]josejson.RawMessage
-	if err := josejson.Unmarshal(raw, &members); err != nil {
-		return notVerified(ErrMalformedToken, errors.New("header is not a JSON object with unique members"))
+	var h protectedHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return notVerified(ErrMalformedToken, errors.New("header is not a JSON object"))
 	}
-	for _, name := range forbiddenHeaders {
-		if _, ok := members[name]; ok {
-			return notVerified(ErrMalformedToken, errors.New(name+" header"))
+	for _, m := range []struct {
+		name  string
+		value json.RawMessage
+	}{{"jwk", h.JWK}, {"jku", h.JKU}, {"x5u", h.X5U}, {"x5c", h.X5C}, {"x5t", h.X5T}, {"x5t#S256", h.X5TSHA256}, {"crit", h.Crit}} {
+		if m.value != nil {
+			return notVerified(ErrMalformedToken, errors.New(m.name+" header"))
 		}
 	}
-	var alg string
-	if josejson.Unmarshal(members["alg"], &alg) != nil || alg != string(jose.ES512) {
+	if h.Alg != string(jose.ES512) {
 		return notVerified(ErrAlgorithm, nil)
 	}
 	return nil
@@ -171,19 +236,17 @@ func (p *parsedToken) token() *Token {
 	t := &Token{
 		Header: p.header,
 		Claims: Claims{
-			Email:    c.Email,
-			Subject:  c.Subject,
-			Issuer:   c.Issuer,
-			Audience: []string(c.Audience),
-			ID:       c.ID,
-			TokenUse: c.TokenUse,
-			IssuedAt: c.IssuedAt.Time(),
-			Expiry:   c.Expiry.Time(),
-			Raw:      json.RawMessage(p.raw),
+			Email:     c.Email,
+			Subject:   c.Subject,
+			Issuer:    c.Issuer,
+			Audience:  []string(c.Audience),
+			ID:        c.ID,
+			TokenUse:  c.TokenUse,
+			IssuedAt:  c.IssuedAt.Time,
+			NotBefore: c.NotBefore.Time,
+			Expiry:    c.Expiry.Time,
+			Raw:       json.RawMessage(p.raw),
 		},
-	}
-	if c.NotBefore != nil {
-		t.Claims.NotBefore = c.NotBefore.Time()
 	}
 	return t
 }
@@ -230,17 +293,19 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 	now := c.now()
 	var sum [sha256.Size]byte
 	if c.cache != nil {
-		sum = sha256.Sum256([]byte(idToken))
-		if e, ok := c.cache.Get(sum); ok {
+		// The token's bytes as they are: converting to []byte would copy
+		// them, the largest allocation of a hit. Sum256 only reads them.
+		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(idToken), len(idToken)))
+		if e, ok := c.cache.GetIfPresent(sum); ok {
 			if c.keys.has(e.token.Header.KeyID, e.key, now) {
 				c.stats.cacheHits.Add(1)
 				if err := c.checkTimes(&e.token.Claims, now); err != nil {
-					c.cache.Remove(sum)
+					c.cache.Invalidate(sum)
 					return nil, err
 				}
 				return e.token.clone(), nil
 			}
-			c.cache.Remove(sum)
+			c.cache.Invalidate(sum)
 		}
 	}
 
@@ -253,7 +318,7 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 		return nil, err
 	}
 	// A set may hold several keys under one kid; any of them will do.
-	i := slices.IndexFunc(keys, func(k *ecdsa.PublicKey) bool { return p.jws.DetachedVerify(p.raw, k) == nil })
+	i := slices.IndexFunc(keys, func(k *key) bool { return p.jws.DetachedVerify(p.raw, k.v) == nil })
 	if i < 0 {
 		return nil, notVerified(ErrSignature, nil)
 	}
@@ -264,7 +329,7 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 	if c.cache == nil {
 		return tok, nil
 	}
-	c.cache.Add(sum, cacheEntry{token: tok, key: keys[i]})
+	c.cache.Set(sum, cacheEntry{token: tok, key: keys[i]})
 	return tok.clone(), nil
 }
 
@@ -280,7 +345,7 @@ func (t *Token) clone() *Token {
 // cacheEntry is a verified token and the key that verified it.
 type cacheEntry struct {
 	token *Token
-	key   *ecdsa.PublicKey
+	key   *key
 }
 
 // checkClaims checks the claims of a token whose signature is valid.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -97,6 +98,23 @@ func TestVerifyToken(t *testing.T) {
 			t.Errorf("VerifyToken(aud list holding the app) = %v, want nil", err)
 		}
 	})
+
+	// The forms JSON allows for the same claims: an escape in a string,
+	// a fraction in a date.
+	payload := mustJSON(t, claims(ks.URL, testNow))
+	exp := testNow.Add(30 * time.Minute).Unix()
+	for name, tt := range map[string]struct{ old, new string }{
+		"aud with an escape":   {`"aud":"b19a`, `"aud":"\u0062\u00319a`},
+		"email with an escape": {`"email":"ann@`, `"email":"ann\u0040`},
+		"exp with a fraction":  {fmt.Sprintf(`"exp":%d`, exp), fmt.Sprintf(`"exp":%d.5`, exp)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok, err := client.VerifyToken(ctx, edited(t, key, payload, tt.old, tt.new))
+			if err != nil || tok.Claims.Audience[0] != testAppID || tok.Claims.Email != testEmail {
+				t.Errorf("VerifyToken(%s) = %+v, %v; want the claims of the plain form", name, tok, err)
+			}
+		})
+	}
 
 	t.Run("expires as the clock moves", func(t *testing.T) {
 		clk := newClock()
