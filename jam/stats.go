@@ -20,18 +20,41 @@ type Stats struct {
 	KeySetFetchedAt   time.Time // last successful fetch, zero if none
 }
 
-// counters are the counts behind Stats.
+// counters are the counts behind Stats. A cache hit adds to one counter
+// only, and that one striped: hits on several cores at once would queue on
+// one cache line otherwise. Verifications are the hits and the misses.
 type counters struct {
-	verifications, cacheHits, refused atomic.Int64
-	fetches, fetchErrors, retries     atomic.Int64
+	cacheHits                     stripedCounter
+	misses, refused               atomic.Int64
+	fetches, fetchErrors, retries atomic.Int64
+}
+
+// A stripedCounter is a counter that every core adds to at once: an add
+// goes to one of its stripes, each on a cache line of its own, and Load
+// sums them.
+type stripedCounter [32]struct {
+	n atomic.Int64
+	_ [56]byte // the rest of a 64-byte cache line
+}
+
+// Add adds one to the stripe that hint, any well-spread byte, picks.
+func (c *stripedCounter) Add(hint byte) { c[int(hint)%len(c)].n.Add(1) }
+
+func (c *stripedCounter) Load() int64 {
+	var sum int64
+	for i := range c {
+		sum += c[i].n.Load()
+	}
+	return sum
 }
 
 // Stats returns the Client's counters and the state of its key set.
 func (c *Client) Stats() Stats {
 	st := c.keys.state.Load()
+	hits := c.stats.cacheHits.Load()
 	return Stats{
-		Verifications:     c.stats.verifications.Load(),
-		CacheHits:         c.stats.cacheHits.Load(),
+		Verifications:     hits + c.stats.misses.Load(),
+		CacheHits:         hits,
 		Refused:           c.stats.refused.Load(),
 		KeySetFetches:     c.stats.fetches.Load(),
 		KeySetFetchErrors: c.stats.fetchErrors.Load(),

@@ -49,9 +49,10 @@ type Claims struct {
 	NotBefore time.Time // zero when the token has no nbf
 	Expiry    time.Time
 
-	// Raw is the whole claim set as the token carries it, for claims this
-	// struct does not name.
-	Raw json.RawMessage
+	// Raw is the whole claim set as the token carries it, JSON, for claims
+	// this struct does not name. A string, so that every caller can share
+	// it: json.Unmarshal([]byte(Raw), &v) reads it.
+	Raw string
 }
 
 // claimSet is the JSON form of the claims. Decoded with go-jose's json,
@@ -245,7 +246,7 @@ func (p *parsedToken) token() *Token {
 			IssuedAt:  c.IssuedAt.Time,
 			NotBefore: c.NotBefore.Time,
 			Expiry:    c.Expiry.Time,
-			Raw:       json.RawMessage(p.raw),
+			Raw:       string(p.raw),
 		},
 	}
 	return t
@@ -278,7 +279,6 @@ func (p *parsedToken) token() *Token {
 // their times are still checked against the clock on every call, and they
 // are forgotten when their key leaves the key set.
 func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error) {
-	c.stats.verifications.Add(1)
 	tok, err := c.verifyToken(ctx, idToken)
 	if errors.Is(err, ErrNotVerified) {
 		c.stats.refused.Add(1)
@@ -288,6 +288,7 @@ func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error
 
 func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error) {
 	if len(idToken) > maxTokenSize {
+		c.stats.misses.Add(1)
 		return nil, notVerified(ErrMalformedToken, errTooLarge)
 	}
 	now := c.now()
@@ -298,7 +299,7 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(idToken), len(idToken)))
 		if e, ok := c.cache.GetIfPresent(sum); ok {
 			if c.keys.has(e.token.Header.KeyID, e.key, now) {
-				c.stats.cacheHits.Add(1)
+				c.stats.cacheHits.Add(sum[0])
 				if err := c.checkTimes(&e.token.Claims, now); err != nil {
 					c.cache.Invalidate(sum)
 					return nil, err
@@ -309,6 +310,7 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 		}
 	}
 
+	c.stats.misses.Add(1)
 	p, perr := parseToken(idToken)
 	if perr != nil {
 		return nil, perr
@@ -333,13 +335,22 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 	return tok.clone(), nil
 }
 
-// clone returns a copy of t that shares no memory with it, so that no
-// caller's changes reach the cache, or another caller.
+// clone returns a copy of t that shares nothing a caller can change with
+// it, so that no caller's changes reach the cache, or another caller. A JAM
+// token has one audience, which the copy holds in the same allocation as
+// the Token.
 func (t *Token) clone() *Token {
-	c := *t
-	c.Claims.Audience = slices.Clone(t.Claims.Audience)
-	c.Claims.Raw = slices.Clone(t.Claims.Raw)
-	return &c
+	c := &struct {
+		Token
+		aud [1]string
+	}{Token: *t}
+	if len(t.Claims.Audience) == 1 {
+		c.aud[0] = t.Claims.Audience[0]
+		c.Claims.Audience = c.aud[:]
+	} else {
+		c.Claims.Audience = slices.Clone(t.Claims.Audience)
+	}
+	return &c.Token
 }
 
 // cacheEntry is a verified token and the key that verified it.

@@ -127,7 +127,7 @@ func verify(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) erro
 		return err
 	}
 	var claims bytes.Buffer
-	if err := json.Indent(&claims, tok.Claims.Raw, "", "  "); err != nil {
+	if err := json.Indent(&claims, []byte(tok.Claims.Raw), "", "  "); err != nil {
 		return fmt.Errorf("jam: verify: claims: %w", err)
 	}
 	claims.WriteByte('\n')
