@@ -16,8 +16,9 @@ import (
 )
 
 // defaultRefreshBefore is how long before its expiry an ID token is
-// renewed: a sixth of JAM's 30 minutes, so that a user active now and then
-// never meets an expired one.
+// renewed. Renewing while the token is still valid lets an outage of JAM
+// shorter than that go unnoticed: the old token serves until a refresh
+// succeeds.
 const defaultRefreshBefore = 5 * time.Minute
 
 // maxFormSize bounds the body of the login form: an address is at most 254
@@ -31,9 +32,10 @@ var pages = template.Must(template.ParseFS(files, "templates/*.html"))
 
 // config is what the app needs to know beyond its JAM client.
 type config struct {
-	// secure marks the cookies Secure, and gives them the __Host- prefix:
-	// false only for plain http on loopback, where browsers would refuse
-	// them.
+	// secure marks the cookies Secure, and gives them the __Host- prefix.
+	// It is false only for an app served over plain http on loopback, in
+	// development: nobody can listen in there, and browsers send Secure
+	// cookies over https only (some make an exception for localhost).
 	secure bool
 	// refreshBefore is how long before its expiry an ID token is renewed.
 	refreshBefore time.Duration
@@ -164,6 +166,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, http.StatusServiceUnavailable, "Signing in is unavailable. Follow the link again in a moment.")
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	a.setCookie(w, a.idName, tokens.IDToken, 0)
 	if tokens.RefreshToken != "" {
 		a.setCookie(w, a.refreshName, tokens.RefreshToken, refreshCookieMaxAge)
@@ -192,8 +195,8 @@ func (a *app) apiMe(w http.ResponseWriter, r *http.Request) {
 	}{tok.Claims.Email})
 }
 
-// logout deletes the refresh token of this browser at JAM, or with all
-// every refresh token of the user, then the cookies. A logout JAM refuses
+// logout deletes this browser's refresh token at JAM (with all, every
+// refresh token of the user), then the cookies. A logout JAM refuses
 // (the ID token or refresh token is no longer valid) ends the login here
 // all the same; one JAM cannot answer keeps it, so that the user can try
 // again while the refresh token may still work.
