@@ -8,7 +8,10 @@
 // chromium on PATH (Debian's chromium package). Without one the test is
 // skipped, unless CI=true, where it fails.
 //
-//	cd e2e && go test ./...
+//	cd e2e && go test -count=1 ./...
+//
+// (-count=1 because go test cannot see that the app, built from the main
+// module, changed, and would replay a cached result.)
 //
 // On a failure it saves a screenshot of each step in its artifact
 // directory: keep them with go test -artifacts [-outputdir DIR]. The
