@@ -1,0 +1,21 @@
+// Package e2e tests the example web app, examples/webapp, in a real
+// browser: headless Chromium, driven by chromedp, logs in through the
+// app's form and JAM's magic link, uses the app, lets the ID token expire
+// and logs out.
+//
+// It is a module of its own, so that the library's go.mod gains none of
+// chromedp. It needs Chromium: the CHROMIUM environment variable, or
+// chromium on PATH (Debian's chromium package). Without one the test is
+// skipped, unless CI=true, where it fails.
+//
+//	cd e2e && go test -count=1 ./...
+//
+// (-count=1 because go test cannot see that the app, built from the main
+// module, changed, and would replay a cached result.)
+//
+// On a failure it saves a screenshot of each step in its artifact
+// directory: keep them with go test -artifacts [-outputdir DIR]. The
+// README's screenshot of /me is made by the same test:
+//
+//	cd e2e && go test -count=1 -args -me-png ../docs/webapp-me.png
+package e2e
