@@ -160,6 +160,8 @@ func attackCorpus(tb testing.TB) *corpus {
 		{"alg none", b64([]byte(`{"alg":"none","kid":"key-1"}`)) + "." + parts[1] + ".", jam.ErrAlgorithm},
 		{"alg NONE", b64([]byte(`{"alg":"NONE","kid":"key-1"}`)) + "." + parts[1] + ".", jam.ErrAlgorithm},
 		{"alg es512 in lower case", signRaw(tb, key.priv, `{"alg":"es512","kid":"key-1"}`, payload), jam.ErrAlgorithm},
+		{"alg ES512 spelled with escapes", signRaw(tb, key.priv, `{"alg":"ES\u0035\u0031\u0032","kid":"key-1"}`, payload), jam.ErrAlgorithm},
+		{"KID for kid", signRaw(tb, key.priv, `{"alg":"ES512","KID":"key-1"}`, payload), jam.ErrMalformedToken},
 		{"HS256 keyed with the public key", sign(tb, jose.HS256, pubDER, key.kid, c, nil), jam.ErrAlgorithm},
 		{"HS512 keyed with the public key", sign(tb, jose.HS512, pubDER, key.kid, c, nil), jam.ErrAlgorithm},
 		{"ES256", sign(tb, jose.ES256, p256, "p256", c, nil), jam.ErrAlgorithm},

@@ -122,25 +122,41 @@ type parsedToken struct {
 // is a compact JWS with one ES512 signature, its header, and the JSON types
 // of its claims. What it refuses needs no network round trip to refuse.
 func parseToken(s string) (*parsedToken, *Error) {
+	kid, err := checkForm(s)
+	if err != nil {
+		return nil, err
+	}
+	return parseChecked(s, kid)
+}
+
+// checkForm makes the checks of parseToken that cost little: the size, the
+// compact form and the header, read raw. It returns the kid, so that a
+// token of an unknown key is refused before the rest is parsed.
+func checkForm(s string) (kid string, _ *Error) {
 	if len(s) > maxTokenSize {
-		return nil, notVerified(ErrMalformedToken, errTooLarge)
+		return "", notVerified(ErrMalformedToken, errTooLarge)
 	}
 	if !compactForm(s) {
 		// base64 decoders skip newlines and go-jose re-encodes what it
 		// decoded, so without this a token with a newline added verified.
-		return nil, notVerified(ErrMalformedToken, errors.New("not three base64url segments"))
+		return "", notVerified(ErrMalformedToken, errors.New("not three base64url segments"))
 	}
-	if err := checkHeader(s[:strings.IndexByte(s, '.')]); err != nil {
-		return nil, err
-	}
+	return checkHeader(s[:strings.IndexByte(s, '.')])
+}
+
+// parseChecked is the rest of parseToken, for a token checkForm passed
+// with the kid.
+func parseChecked(s, kid string) (*parsedToken, *Error) {
 	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES512})
 	if err != nil {
 		// go-jose's parse errors may quote header values; say less.
 		return nil, notVerified(ErrMalformedToken, errors.New("not a JWS in compact serialization"))
 	}
 	h := jws.Signatures[0].Header
-	if h.KeyID == "" {
-		return nil, notVerified(ErrMalformedToken, errors.New("no kid header"))
+	if h.KeyID != kid {
+		// The header's raw read matches names in any case; go-jose's
+		// exactly.
+		return nil, notVerified(ErrMalformedToken, errors.New("kid header not as read"))
 	}
 	typ, _ := h.ExtraHeaders["typ"].(string)
 
@@ -173,7 +189,8 @@ const maxHeaderSize = 1 << 10
 // would parse the certificates of an x5c chain, and Header.Certificates
 // would verify the chain, at the attacker's expense.
 type protectedHeader struct {
-	Alg       string          `json:"alg"`
+	Alg       es512Alg        `json:"alg"`
+	Kid       string          `json:"kid"`
 	JWK       json.RawMessage `json:"jwk"`
 	JKU       json.RawMessage `json:"jku"`
 	X5U       json.RawMessage `json:"x5u"`
@@ -183,36 +200,49 @@ type protectedHeader struct {
 	Crit      json.RawMessage `json:"crit"`
 }
 
+// es512Alg is whether alg is "ES512", written plainly: a name spelled
+// with escapes is refused too. Unlike a string, it costs no allocation.
+type es512Alg bool
+
+func (a *es512Alg) UnmarshalJSON(b []byte) error {
+	*a = string(b) == `"`+string(jose.ES512)+`"`
+	return nil
+}
+
 // checkHeader checks the protected header, the first segment of a token
 // in compact form: at most maxHeaderSize, a JSON object, none of the
-// members protectedHeader names but alg, and alg exactly ES512. It decodes
+// members protectedHeader names but alg and kid, alg exactly ES512, and a
+// kid, which it returns. It decodes
 // with encoding/json, which costs less than go-jose's json, and matches
 // names in any case: X5C is refused with x5c. go-jose's parse that follows
 // refuses a member given twice.
-func checkHeader(segment string) *Error {
+func checkHeader(segment string) (kid string, _ *Error) {
 	if len(segment) > maxHeaderSize {
-		return notVerified(ErrMalformedToken, errors.New("header over 1 KiB"))
+		return "", notVerified(ErrMalformedToken, errors.New("header over 1 KiB"))
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(segment)
 	if err != nil {
-		return notVerified(ErrMalformedToken, errors.New("header is not base64url"))
+		return "", notVerified(ErrMalformedToken, errors.New("header is not base64url"))
 	}
 	var h protectedHeader
 	if err := json.Unmarshal(raw, &h); err != nil {
-		return notVerified(ErrMalformedToken, errors.New("header is not a JSON object"))
+		return "", notVerified(ErrMalformedToken, errors.New("header is not a JSON object of the expected types"))
 	}
 	for _, m := range []struct {
 		name  string
 		value json.RawMessage
 	}{{"jwk", h.JWK}, {"jku", h.JKU}, {"x5u", h.X5U}, {"x5c", h.X5C}, {"x5t", h.X5T}, {"x5t#S256", h.X5TSHA256}, {"crit", h.Crit}} {
 		if m.value != nil {
-			return notVerified(ErrMalformedToken, errors.New(m.name+" header"))
+			return "", notVerified(ErrMalformedToken, errors.New(m.name+" header"))
 		}
 	}
-	if h.Alg != string(jose.ES512) {
-		return notVerified(ErrAlgorithm, nil)
+	switch {
+	case !bool(h.Alg):
+		return "", notVerified(ErrAlgorithm, nil)
+	case h.Kid == "":
+		return "", notVerified(ErrMalformedToken, errors.New("no kid header"))
 	}
-	return nil
+	return h.Kid, nil
 }
 
 // compactForm reports whether s has the form of a JWS in compact
@@ -311,13 +341,18 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 	}
 
 	c.stats.misses.Add(1)
-	p, perr := parseToken(idToken)
-	if perr != nil {
-		return nil, perr
+	kid, ferr := checkForm(idToken)
+	if ferr != nil {
+		return nil, ferr
 	}
-	keys, err := c.keys.lookup(ctx, p.header.KeyID, now)
+	// The key first: a forged kid is refused before the rest is parsed.
+	keys, err := c.keys.lookup(ctx, kid, now)
 	if err != nil {
 		return nil, err
+	}
+	p, perr := parseChecked(idToken, kid)
+	if perr != nil {
+		return nil, perr
 	}
 	// A set may hold several keys under one kid; any of them will do.
 	i := slices.IndexFunc(keys, func(k *key) bool { return p.jws.DetachedVerify(p.raw, k.v) == nil })
