@@ -1,6 +1,7 @@
 package jam_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -228,6 +229,15 @@ func (ks *keyServer) hold() chan struct{} {
 	defer ks.mu.Unlock()
 	ks.gate = make(chan struct{})
 	return ks.gate
+}
+
+// warmUp verifies token, which must be valid, so that client holds the key
+// set.
+func warmUp(t testing.TB, client *jam.Client, token string) {
+	t.Helper()
+	if _, err := client.VerifyToken(context.Background(), token); err != nil {
+		t.Fatalf("VerifyToken(warm-up) = %v", err)
+	}
 }
 
 // awaitFetches waits until the key server has received n fetches.

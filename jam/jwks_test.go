@@ -398,9 +398,7 @@ func TestOutageIsNotALogout(t *testing.T) {
 	client := ks.client(t, clk)
 	ctx := context.Background()
 	c := claims(ks.URL, testNow)
-	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(warm-up) = %v", err)
-	}
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
 
 	ks.respond(http.StatusInternalServerError, []byte(`{"message":"down"}`))
 	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
@@ -431,9 +429,7 @@ func TestRotationDuringUnknownKidFlood(t *testing.T) {
 	client := ks.client(t, clk)
 	ctx := context.Background()
 	c := claims(ks.URL, testNow)
-	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(warm-up) = %v", err)
-	}
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
 	forged := sign(t, jose.ES512, k1.priv, "forged", c, nil)
 	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
 
@@ -517,9 +513,7 @@ func TestJWKSSharesTheFetch(t *testing.T) {
 	ks := newKeyServer(t, k1)
 	client := ks.client(t, newClock())
 	c := claims(ks.URL, testNow)
-	if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(warm-up) = %v", err)
-	}
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
 
 	gate := ks.hold()
 	slow := make(chan error)
@@ -555,9 +549,7 @@ func TestRotationJoinsTheFetch(t *testing.T) {
 	ks := newKeyServer(t, k1)
 	client := ks.client(t, newClock())
 	c := claims(ks.URL, testNow)
-	if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(warm-up) = %v", err)
-	}
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
 
 	ks.setKeys(t, k1, k2)
 	gate := ks.hold()
@@ -599,9 +591,7 @@ func TestJoinedFetchFromBeforeTheKey(t *testing.T) {
 	ks := newKeyServer(t, k1)
 	client := ks.client(t, newClock())
 	c := claims(ks.URL, testNow)
-	if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(warm-up) = %v", err)
-	}
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
 
 	// A JWKS call fetches the set as it was before key-2; the fetch after
 	// it brings key-2.
