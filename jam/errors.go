@@ -94,8 +94,10 @@ var (
 	ErrKeySetUnavailable = errors.New("jam: key set unavailable")
 
 	// ErrMalformedToken: not a JAM ID token: not a compact JWS signed once,
-	// too large, a header naming a key (jwk, jku, x5u, x5c) or marked
-	// critical, no kid, or claims missing or of the wrong JSON type.
+	// too large, a header over 1 KiB, with a member twice, naming a key
+	// other than by kid (jwk, jku, x5u, x5c, x5t, x5t#S256) or marked
+	// critical, no kid, or claims missing, of the wrong JSON type or given
+	// twice.
 	ErrMalformedToken = errors.New("jam: malformed token")
 	// ErrAlgorithm: the token is not signed with ES512.
 	ErrAlgorithm = errors.New("jam: algorithm not ES512")
