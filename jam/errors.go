@@ -1,8 +1,10 @@
 package jam
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -77,9 +79,12 @@ var (
 	// refresh on an app that does not allow it; or an argument was empty.
 	ErrBadRequest = errors.New("jam: bad request")
 	// ErrUnauthorized: JAM answered 401 to refresh (the refresh token is
-	// invalid or expired) or to a logout (the ID token is invalid).
+	// invalid or expired) or to a logout (the ID token is invalid); or 404
+	// to refresh for an app known to exist (the refresh token was deleted).
 	ErrUnauthorized = errors.New("jam: unauthorized")
 	// ErrNotFound: JAM answered 404: unknown app, or unknown refresh token.
+	// A 404 from Refresh matches it alone until the app's key set has been
+	// fetched, so that a wrong app ID or base URL never reads as a logout.
 	ErrNotFound = errors.New("jam: not found")
 	// ErrUnexpectedStatus: JAM answered a status it does not document for
 	// the operation (e.g. 500), or a success without the expected body.
@@ -133,4 +138,53 @@ func (e *Error) cause() string {
 // notVerified is the error for a token that local checks refuse.
 func notVerified(reason error, cause error) *Error {
 	return &Error{Op: opVerifyToken, Err: cause, kinds: []error{ErrNotVerified, reason}}
+}
+
+// HTTPStatus returns the status an app's handler should answer when a call
+// it made for a request failed with err, so that a bad token, an outage and
+// a wrong configuration each read as what they are:
+//
+//   - ErrKeySetUnavailable, whatever else err matches: 503, try later;
+//   - ErrNoToken, ErrNotVerified, ErrUnauthorized: 401, log in again;
+//   - ErrInvalidRequest: 400;
+//   - ErrBadRequest from Authenticate or TokensFromURL: 400, the user's
+//     input; from another operation, 500: a wrong argument or an app that
+//     does not allow refresh is the app's to fix;
+//   - ErrNotFound: 500, a wrong app ID or base URL (a Refresh 404 that
+//     also matches ErrUnauthorized is 401, above);
+//   - JAM answering 429: 429;
+//   - ErrUnexpectedStatus, or no answer from JAM: 503;
+//   - context.DeadlineExceeded: 504; context.Canceled: 503;
+//   - nil: 200; any other error: 500.
+//
+// DefaultErrorHandler answers with it, and so does package jam/session.
+func HTTPStatus(err error) int {
+	var e *Error
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrKeySetUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrNoToken), errors.Is(err, ErrNotVerified), errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrInvalidRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrBadRequest):
+		if errors.As(err, &e) && (e.Op == opAuthenticate || e.Op == opTokensFromURL) {
+			return http.StatusBadRequest
+		}
+		return http.StatusInternalServerError
+	case errors.Is(err, ErrNotFound):
+		return http.StatusInternalServerError
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable
+	case errors.As(err, &e):
+		if e.StatusCode == http.StatusTooManyRequests {
+			return http.StatusTooManyRequests
+		}
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

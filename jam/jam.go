@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -319,6 +320,28 @@ func New(appID string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Environment variables NewFromEnv reads, as jam serve prints them.
+const (
+	EnvAppID   = "JAM_APP_ID"
+	EnvBaseURL = "JAM_BASE_URL"
+)
+
+// NewFromEnv returns a Client for the app whose ID is in the environment
+// variable JAM_APP_ID, at the base URL in JAM_BASE_URL when that is set
+// (jam serve prints both), with opts applied after them. An unset
+// JAM_APP_ID is an error, so that a missing configuration fails at start-up
+// rather than as a 503 on every request.
+func NewFromEnv(opts ...Option) (*Client, error) {
+	appID := os.Getenv(EnvAppID)
+	if appID == "" {
+		return nil, errors.New("jam: " + EnvAppID + " is not set")
+	}
+	if base := os.Getenv(EnvBaseURL); base != "" {
+		opts = append([]Option{WithBaseURL(base)}, opts...)
+	}
+	return New(appID, opts...)
+}
+
 // AppID returns the ID of the app the Client works for.
 func (c *Client) AppID() string { return c.appID }
 
@@ -370,7 +393,11 @@ func (c *Client) VerifyRemote(ctx context.Context, idToken string) (*Token, erro
 
 // Refresh returns a new ID token for a refresh token. An invalid, expired or
 // deleted refresh token matches ErrUnauthorized; an app that does not allow
-// refresh ErrBadRequest; an unknown app ErrNotFound.
+// refresh ErrBadRequest; an unknown app ErrNotFound. JAM answers 404 for a
+// deleted refresh token as well as for an unknown app: once the app's key
+// set has been fetched, which proves the app exists, such a 404 matches
+// ErrUnauthorized too; before, ErrNotFound alone, so that a wrong app ID or
+// proxy path never reads as every user's logout.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, error) {
 	if refreshToken == "" {
 		return "", emptyArgument(opRefresh, "refresh token")
@@ -382,6 +409,11 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (string, erro
 		},
 		secrets: []string{refreshToken},
 	})
+	if e, ok := errors.AsType[*Error](err); ok && e.StatusCode == http.StatusNotFound && c.keys.state.Load().keys != nil {
+		// JAM answers 404 for a deleted refresh token too. Once the key
+		// set has loaded, the app exists, so the token is what is gone.
+		e.kinds = append(e.kinds, ErrUnauthorized)
+	}
 	if err != nil {
 		return "", err
 	}

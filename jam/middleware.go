@@ -164,31 +164,31 @@ func isToken68(s string) bool {
 	return true
 }
 
-// DefaultErrorHandler answers a refused request with a JSON {"message"}
-// body and, for 401 and 400, an RFC 6750 WWW-Authenticate challenge:
-//
-//   - ErrKeySetUnavailable: 503, whatever else err matches, so that an
-//     outage never reads as a bad token or a bad request;
-//   - ErrNoToken: 401, Bearer realm="jam";
-//   - ErrInvalidRequest: 400, error="invalid_request";
-//   - ErrNotVerified: 401, error="invalid_token";
-//   - anything else: 503.
-//
-// It never echoes the token.
+// DefaultErrorHandler answers a refused request with the status
+// HTTPStatus gives for err, a JSON {"message"} body and, for a missing or
+// invalid token or a malformed request, an RFC 6750 WWW-Authenticate
+// challenge: 401 for ErrNoToken (Bearer realm="jam") and ErrNotVerified
+// (error="invalid_token"), 400 for ErrInvalidRequest
+// (error="invalid_request"), 503 for ErrKeySetUnavailable whatever else err
+// matches, so that an outage never reads as a bad token. It never echoes
+// the token.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	const realm = `Bearer realm="jam"`
-	status, msg := http.StatusServiceUnavailable, "authentication is unavailable, try again later"
+	status := HTTPStatus(err)
+	msg := "authentication is unavailable, try again later"
 	switch {
-	case errors.Is(err, ErrKeySetUnavailable):
+	case status == http.StatusServiceUnavailable:
 	case errors.Is(err, ErrNoToken):
-		status, msg = http.StatusUnauthorized, "missing bearer token"
+		msg = "missing bearer token"
 		w.Header().Set("WWW-Authenticate", realm)
 	case errors.Is(err, ErrInvalidRequest):
-		status, msg = http.StatusBadRequest, "malformed credentials"
+		msg = "malformed credentials"
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_request"`)
-	case errors.Is(err, ErrNotVerified):
-		status, msg = http.StatusUnauthorized, "invalid token"
+	case status == http.StatusUnauthorized:
+		msg = "invalid token"
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
+	default:
+		msg = http.StatusText(status)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
