@@ -328,6 +328,21 @@ func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	return &jose.JSONWebKeySet{Keys: slices.Clone(set.Keys)}, nil
 }
 
+// Ready fetches the app's key set unless the Client holds it already,
+// waiting no longer than ctx allows, and returns nil once the Client holds
+// keys. Call it during start-up with a bounded context, so that the first
+// request does not wait for the fetch, and from a readiness probe. Its
+// error, which matches ErrKeySetUnavailable, is for logs and probes: a
+// Client that is not ready still works, and fetches the set on the first
+// verification, so an outage of JAM at start-up MUST NOT stop a process.
+func (c *Client) Ready(ctx context.Context) error {
+	if c.keys.state.Load().keys != nil {
+		return nil
+	}
+	_, err := c.JWKS(ctx)
+	return err
+}
+
 // fetchKeySet GETs the app's JWK Set and keeps the keys that can verify
 // JAM's tokens. The set is decoded key by key, so that one key go-jose
 // cannot parse (a new key type, an invalid point) does not hide the others.

@@ -163,3 +163,33 @@ func TestNewFromEnv(t *testing.T) {
 		t.Errorf("VerifyToken() with WithBaseURL over JAM_BASE_URL = %v, want nil", err)
 	}
 }
+
+// TestReady: a Client made during start-up fetches its keys within the
+// wait it is given, and an outage makes Ready fail without making the
+// Client unusable once JAM is back.
+func TestReady(t *testing.T) {
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	idToken, _ := srv.IssueTokens(testEmail)
+	ctx := context.Background()
+
+	srv.FailKeySet()
+	client := srv.Client(jam.WithRetries(0))
+	if err := client.Ready(ctx); !errors.Is(err, jam.ErrKeySetUnavailable) {
+		t.Fatalf("Ready() during an outage = %v, want ErrKeySetUnavailable", err)
+	}
+	srv.ClearFaults()
+	if err := client.Ready(ctx); err != nil {
+		t.Fatalf("Ready() once JAM is back = %v, want nil", err)
+	}
+	fetches := srv.Requests(jamtest.OpGetJWKS)
+	if err := client.Ready(ctx); err != nil {
+		t.Fatalf("Ready() again = %v, want nil", err)
+	}
+	if _, err := client.VerifyToken(ctx, idToken); err != nil {
+		t.Fatalf("VerifyToken() after Ready() = %v", err)
+	}
+	if got := srv.Requests(jamtest.OpGetJWKS); got != fetches {
+		t.Errorf("key-set requests after Ready() = %d, want %d: a ready Client fetches no more", got, fetches)
+	}
+}
