@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jam/go-jam/cmd/jam/internal/statefile"
 	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
@@ -50,7 +51,11 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 		opts = append(opts, jamtest.WithRefreshDisabled())
 	}
 	if *state != "" {
-		opts = append(opts, jamtest.WithStateFile(*state))
+		file, err := statefile.New(*state)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, jamtest.WithStore(file))
 	}
 	srv, err := jamtest.Start(opts...)
 	if err != nil {

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/go-jam/go-jam/jam"
 	"github.com/go-jam/go-jam/jam/jamtest"
@@ -74,13 +75,13 @@ func TestRequestsOffContract(t *testing.T) {
 func TestRefreshTokenInPath(t *testing.T) {
 	odd := []string{"a/b", "a+b", "a b", "100%", "a?b=c", "a#b", "%2F", "é/ü", "a;b,c"}
 
-	// A state file is the one way to give the server refresh tokens of our
-	// choosing.
-	path := filepath.Join(t.TempDir(), "state.json")
-	seed := newServer(t, jamtest.WithStateFile(path))
-	seed.Close()
-	writeRefreshTokens(t, path, ann, odd)
-	srv := newServer(t, jamtest.WithStateFile(path))
+	// A stored state is the one way to give the server refresh tokens of
+	// our choosing.
+	st := &jamtest.State{AppID: "app", Keys: []jose.JSONWebKey{p521Key(t, "k")}, RefreshTokens: map[string]string{}}
+	for _, token := range odd {
+		st.RefreshTokens[token] = ann
+	}
+	srv := newServer(t, jamtest.WithStore(&memStore{state: st}))
 	client := srv.Client(checked(t))
 	annID, _ := srv.IssueTokens(ann)
 	bobID, _ := srv.IssueTokens(bob)

@@ -37,7 +37,7 @@ type config struct {
 	clockSet        bool
 	mailer          func(email, link string)
 	logger          *slog.Logger
-	stateFile       string
+	store           Store
 	allowOrigin     func(origin string) bool
 }
 
@@ -99,7 +99,7 @@ func WithPublicURL(rawURL string) Option {
 }
 
 // WithAppID sets the ID of the one app the server knows; the default is a
-// random UUID, or the app ID in the state file (WithStateFile). Requests for
+// random UUID, or the app ID of the stored state (WithStore). Requests for
 // any other app ID answer 404.
 func WithAppID(id string) Option {
 	return func(c *config) error {
@@ -174,7 +174,8 @@ func WithMailer(send func(email, link string)) Option {
 }
 
 // WithLogger sets where the server reports what a test should not ignore:
-// responses that violate openapi.yaml and failures to save the state file.
+// responses that violate openapi.yaml and failures to save the state
+// (WithStore).
 // The default, and nil, mean a text logger on standard error. Nothing logged
 // holds a token or an email address.
 func WithLogger(l *slog.Logger) Option {
@@ -182,25 +183,6 @@ func WithLogger(l *slog.Logger) Option {
 		if l != nil {
 			c.logger = l
 		}
-		return nil
-	}
-}
-
-// WithStateFile keeps the server's app ID, the keys of its JWK Set and its
-// refresh tokens in the file at path, so that a server started again on it accepts the
-// tokens issued before. A missing file is a fresh start; a file that cannot
-// be read or parsed makes Start fail and is left as it is. The file is
-// written, mode 0600 because it holds private keys, at start and after
-// every change of keys or refresh tokens, atomically; files written by
-// older versions of this package are read too. Magic links are not
-// kept. Only one server may use a file at a time. By default the server
-// keeps nothing.
-func WithStateFile(path string) Option {
-	return func(c *config) error {
-		if path == "" {
-			return errors.New("jamtest: empty state file path")
-		}
-		c.stateFile = path
 		return nil
 	}
 }

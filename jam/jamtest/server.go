@@ -80,9 +80,9 @@
 //
 // # Restarts
 //
-// A Server keeps its state in memory, unless WithStateFile names a file
+// A Server keeps its state in memory, unless WithStore gives it a Store
 // that keeps its app ID, keys and refresh tokens across restarts, as jam
-// serve --state does.
+// serve --state does in a file.
 //
 // A Server is safe for concurrent use.
 package jamtest
@@ -125,7 +125,7 @@ type Server struct {
 	http     *httptest.Server
 	stop     context.CancelFunc // cancels every request in flight
 	closing  sync.Once
-	saving   sync.Mutex // orders writes of the state file
+	saving   sync.Mutex // orders saves of the state (WithStore)
 
 	mu         sync.Mutex
 	keys       []*signingKey     // the JWK Set, signing key first; replaced, never changed in place
@@ -145,7 +145,7 @@ type magicLink struct {
 
 // NewServer starts a Server on a free port of 127.0.0.1 (see WithAddr).
 // Like httptest.NewServer, it panics if an option is invalid or it cannot
-// listen or read its state file; programs call Start instead. The caller
+// listen or load its state (WithStore); programs call Start instead. The caller
 // must Close it.
 func NewServer(opts ...Option) *Server {
 	s, err := Start(opts...)
@@ -176,10 +176,8 @@ func Start(opts ...Option) (*Server, error) {
 		requests: make(map[Operation]int),
 		handled:  make(map[Operation]int),
 	}
-	if cfg.stateFile != "" {
-		if err := s.load(); err != nil {
-			return nil, err
-		}
+	if err := s.load(); err != nil {
+		return nil, err
 	}
 	if s.AppID == "" {
 		s.AppID = uuid.NewString()
@@ -201,8 +199,8 @@ func Start(opts ...Option) (*Server, error) {
 		s.URL = "http://" + dialAddr(ln.Addr())
 	}
 	s.issuer = s.URL + "/" + s.AppID
-	// Saving at once writes the key of a fresh start, and finds an
-	// unwritable state file now rather than at the first login.
+	// Saving at once keeps the key of a fresh start, and finds a store
+	// that cannot save now rather than at the first login.
 	if err := s.save(); err != nil {
 		ln.Close()
 		return nil, err
@@ -240,7 +238,7 @@ func dialAddr(addr net.Addr) string {
 func (s *Server) Addr() net.Addr { return s.http.Listener.Addr() }
 
 // Close shuts the server down: requests in flight are cancelled, and Close
-// returns once they have finished. Magic links and, without a state file,
+// returns once they have finished. Magic links and, without a Store,
 // tokens are lost.
 func (s *Server) Close() {
 	s.closing.Do(func() {
@@ -294,7 +292,7 @@ func (s *Server) Violations() []error {
 }
 
 // issue makes the tokens of a login: an ID token and, when refresh is
-// allowed, a refresh token. An error saving the state file is returned
+// allowed, a refresh token. An error saving the state is returned
 // with the tokens, which work until the server stops.
 func (s *Server) issue(email string) (idToken, refreshToken string, err error) {
 	if idToken, err = s.signIDToken(email); err != nil {
