@@ -29,7 +29,7 @@ var retryOps = []retryOp{
 		_, err := c.JWKS(ctx)
 		return err
 	}},
-	{"VerifyRemote", jamtest.OpVerifyToken, false, func(ctx context.Context, c *jam.Client, srv *jamtest.Server) error {
+	{"VerifyRemote", jamtest.OpVerifyRemote, false, func(ctx context.Context, c *jam.Client, srv *jamtest.Server) error {
 		id, _ := srv.IssueTokens(testEmail)
 		_, err := c.VerifyRemote(ctx, id)
 		return err

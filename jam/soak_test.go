@@ -34,7 +34,7 @@ var soakMix = []struct {
 	weight int               // in 20
 }{
 	{jamtest.OpGetJWKS, 9}, // VerifyToken
-	{jamtest.OpVerifyToken, 2},
+	{jamtest.OpVerifyRemote, 2},
 	{jamtest.OpRefreshToken, 4},
 	{jamtest.OpDeleteRefreshToken, 2},
 	{jamtest.OpDeleteAllRefreshTokens, 2},
@@ -242,7 +242,7 @@ func soakCall(ctx context.Context, c *jam.Client, srv *jamtest.Server, op jamtes
 	case jamtest.OpGetJWKS:
 		_, err := c.VerifyToken(ctx, id)
 		return err
-	case jamtest.OpVerifyToken:
+	case jamtest.OpVerifyRemote:
 		_, err := c.VerifyRemote(ctx, id)
 		return err
 	case jamtest.OpRefreshToken:

@@ -83,7 +83,7 @@ func TestCORSPreflight(t *testing.T) {
 	}{
 		{jamtest.OpAuthenticate, "/authenticate", "POST", "content-type", "POST"},
 		{jamtest.OpRefreshToken, "/refresh", "POST", "content-type", "POST"},
-		{jamtest.OpVerifyToken, "/verify", "POST", "content-type", "POST"},
+		{jamtest.OpVerifyRemote, "/verify", "POST", "content-type", "POST"},
 		{jamtest.OpGetJWKS, "/.well-known/jwks.json", "GET", "", "GET"},
 		{jamtest.OpDeleteRefreshToken, "/user/refresh/a-refresh-token", "DELETE", "authorization", "DELETE"},
 		{jamtest.OpDeleteAllRefreshTokens, "/user/refresh", "DELETE", "authorization", "DELETE"},

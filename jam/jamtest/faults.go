@@ -17,18 +17,20 @@ import (
 // Operation names an operation of openapi.yaml by its operationId.
 type Operation string
 
-// The operations of openapi.yaml.
+// The operations of openapi.yaml; the values are their operationIds.
 const (
-	OpAuthenticate           Operation = "authenticate"
-	OpGetJWKS                Operation = "getJWKS"
-	OpVerifyToken            Operation = "verifyToken"
+	OpAuthenticate Operation = "authenticate"
+	OpGetJWKS      Operation = "getJWKS"
+	// OpVerifyRemote is the remote verification of an ID token, which
+	// jam.Client.VerifyRemote calls (operationId verifyToken).
+	OpVerifyRemote           Operation = "verifyToken"
 	OpRefreshToken           Operation = "refreshToken"
 	OpDeleteRefreshToken     Operation = "deleteRefreshToken"
 	OpDeleteAllRefreshTokens Operation = "deleteAllRefreshTokens"
 )
 
 var operations = []Operation{
-	OpAuthenticate, OpGetJWKS, OpVerifyToken, OpRefreshToken,
+	OpAuthenticate, OpGetJWKS, OpVerifyRemote, OpRefreshToken,
 	OpDeleteRefreshToken, OpDeleteAllRefreshTokens,
 }
 

@@ -28,7 +28,7 @@ func TestFaults(t *testing.T) {
 		call  func(context.Context, *jamtest.Server, *jam.Client) error
 		want  []error
 	}{
-		{"HTML 502 on verify", jamtest.OpVerifyToken, html502, func(ctx context.Context, srv *jamtest.Server, c *jam.Client) error {
+		{"HTML 502 on verify", jamtest.OpVerifyRemote, html502, func(ctx context.Context, srv *jamtest.Server, c *jam.Client) error {
 			id, _ := srv.IssueTokens(ann)
 			_, err := c.VerifyRemote(ctx, id)
 			return err
@@ -195,7 +195,7 @@ func TestConcurrentServer(t *testing.T) {
 
 	for op, want := range map[jamtest.Operation]int{
 		jamtest.OpAuthenticate:           users,
-		jamtest.OpVerifyToken:            users,
+		jamtest.OpVerifyRemote:           users,
 		jamtest.OpRefreshToken:           3 * users,
 		jamtest.OpDeleteRefreshToken:     users,
 		jamtest.OpDeleteAllRefreshTokens: users,

@@ -37,7 +37,7 @@ func rawRequest(t *testing.T, srv *jamtest.Server, op jamtest.Operation) *http.R
 		method, path, body = "POST", "/authenticate", `{"email":"`+ann+`"}`
 	case jamtest.OpGetJWKS:
 		method, path = "GET", "/.well-known/jwks.json"
-	case jamtest.OpVerifyToken:
+	case jamtest.OpVerifyRemote:
 		method, path, body = "POST", "/verify", `{"idToken":"x"}`
 	case jamtest.OpRefreshToken:
 		method, path, body = "POST", "/refresh", `{"refreshToken":"x"}`
@@ -188,7 +188,7 @@ func TestFaultThroughClient(t *testing.T) {
 			_, err := c.VerifyToken(t.Context(), id)
 			return err
 		}},
-		{"VerifyRemote", jamtest.OpVerifyToken, func(t *testing.T, srv *jamtest.Server, c *jam.Client) error {
+		{"VerifyRemote", jamtest.OpVerifyRemote, func(t *testing.T, srv *jamtest.Server, c *jam.Client) error {
 			id, _ := srv.IssueTokens(ann)
 			_, err := c.VerifyRemote(t.Context(), id)
 			return err
@@ -298,11 +298,11 @@ func TestFaultRate(t *testing.T) {
 		}
 		return got
 	}
-	first := run(seed, jamtest.OpVerifyToken)
-	if again := run(seed, jamtest.OpVerifyToken); !equal(first, again) {
+	first := run(seed, jamtest.OpVerifyRemote)
+	if again := run(seed, jamtest.OpVerifyRemote); !equal(first, again) {
 		t.Errorf("fates(seed %d) differ between two servers:\n%v\n%v", seed, first, again)
 	}
-	if other := run(seed+1, jamtest.OpVerifyToken); equal(first, other) {
+	if other := run(seed+1, jamtest.OpVerifyRemote); equal(first, other) {
 		t.Errorf("fates(seed %d) = fates(seed %d), want different sequences", seed, seed+1)
 	}
 	// The refresh answers 401 unfaulted, like verify: only the faults differ.
@@ -414,10 +414,10 @@ func TestHandledExcludesRefused(t *testing.T) {
 	if got := send(t, client, bad); got.status != 400 {
 		t.Fatalf("POST authenticate without email = %s, want 400", got.fate())
 	}
-	if got := send(t, client, rawRequest(t, srv, jamtest.OpVerifyToken)); got.status != 401 {
+	if got := send(t, client, rawRequest(t, srv, jamtest.OpVerifyRemote)); got.status != 401 {
 		t.Fatalf("POST verify with a bad token = %s, want 401", got.fate())
 	}
-	for op, want := range map[jamtest.Operation]int{jamtest.OpAuthenticate: 0, jamtest.OpVerifyToken: 1, jamtest.OpGetJWKS: 0} {
+	for op, want := range map[jamtest.Operation]int{jamtest.OpAuthenticate: 0, jamtest.OpVerifyRemote: 1, jamtest.OpGetJWKS: 0} {
 		if got := srv.Handled(op); got != want {
 			t.Errorf("Handled(%q) = %d, want %d", op, got, want)
 		}
@@ -429,12 +429,12 @@ func TestSetFaultCopies(t *testing.T) {
 	srv := newServer(t)
 	f := jamtest.Throttled(429, time.Second)
 	mix := jamtest.Fault{OneOf: []jamtest.Fault{f}}
-	srv.SetFault(jamtest.OpVerifyToken, mix)
+	srv.SetFault(jamtest.OpVerifyRemote, mix)
 	f.Header.Set("Retry-After", "60")
 	f.Body[2] = 'X'
 	mix.OneOf[0].Status = 500
 
-	got := send(t, freshConns(t), rawRequest(t, srv, jamtest.OpVerifyToken))
+	got := send(t, freshConns(t), rawRequest(t, srv, jamtest.OpVerifyRemote))
 	if got.status != 429 || got.header.Get("Retry-After") != "1" || got.body != `{"message":"Too Many Requests"}` {
 		t.Errorf("POST verify = %d %q %q, want 429 with Retry-After 1 and API Gateway's body", got.status, got.header.Get("Retry-After"), got.body)
 	}
@@ -467,11 +467,11 @@ func TestSetFaultRejects(t *testing.T) {
 					t.Errorf("SetFault(verifyToken, %+v) did not panic", tt.f)
 				}
 			}()
-			srv.SetFault(jamtest.OpVerifyToken, tt.f)
+			srv.SetFault(jamtest.OpVerifyRemote, tt.f)
 		})
 	}
 	// Nothing was set: the server still answers as JAM does.
-	if got := send(t, freshConns(t), rawRequest(t, srv, jamtest.OpVerifyToken)); got.status != 401 {
+	if got := send(t, freshConns(t), rawRequest(t, srv, jamtest.OpVerifyRemote)); got.status != 401 {
 		t.Errorf("POST verify after rejected faults = %s, want 401", got.fate())
 	}
 }

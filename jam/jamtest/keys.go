@@ -7,8 +7,8 @@ import (
 
 // Errors of RemoveKey.
 var (
-	// ErrUnknownKey: no key in the JWK Set has the kid.
-	ErrUnknownKey = errors.New("jamtest: no published key has this kid")
+	// ErrKeyNotFound: no key in the JWK Set has the kid.
+	ErrKeyNotFound = errors.New("jamtest: no published key has this kid")
 	// ErrSigningKey: the key is the one that signs new tokens; PublishKey
 	// another first.
 	ErrSigningKey = errors.New("jamtest: the signing key cannot be removed")
@@ -32,14 +32,14 @@ func (s *Server) PublishKey() (kid string) {
 // tokens it signed stop verifying here at once (remote verification, the
 // bearer token of a logout) and in a client once it refetches the set. It
 // returns ErrSigningKey for the key that signs new tokens (PublishKey
-// another first) and ErrUnknownKey for a kid not in the set.
+// another first) and ErrKeyNotFound for a kid not in the set.
 func (s *Server) RemoveKey(kid string) error {
 	s.mu.Lock()
 	i := slices.IndexFunc(s.keys, func(k *signingKey) bool { return k.id == kid })
 	switch {
 	case i < 0:
 		s.mu.Unlock()
-		return ErrUnknownKey
+		return ErrKeyNotFound
 	case i == 0:
 		s.mu.Unlock()
 		return ErrSigningKey

@@ -105,9 +105,9 @@ func TestRemoveKey(t *testing.T) {
 		want error
 	}{
 		{signing, jamtest.ErrSigningKey},
-		{revoked, jamtest.ErrUnknownKey},
-		{"", jamtest.ErrUnknownKey},
-		{"no-such-kid", jamtest.ErrUnknownKey},
+		{revoked, jamtest.ErrKeyNotFound},
+		{"", jamtest.ErrKeyNotFound},
+		{"no-such-kid", jamtest.ErrKeyNotFound},
 	}
 	for _, tt := range tests {
 		if err := srv.RemoveKey(tt.kid); !errors.Is(err, tt.want) {

@@ -67,7 +67,7 @@ func TestNoSecretsLeak(t *testing.T) {
 		"DeleteAllRefreshTokens": func() error { return client.DeleteAllRefreshTokens(ctx, idToken) },
 	}
 	ops := map[string]jamtest.Operation{
-		"Authenticate": jamtest.OpAuthenticate, "VerifyToken": jamtest.OpGetJWKS, "VerifyRemote": jamtest.OpVerifyToken,
+		"Authenticate": jamtest.OpAuthenticate, "VerifyToken": jamtest.OpGetJWKS, "VerifyRemote": jamtest.OpVerifyRemote,
 		"Refresh": jamtest.OpRefreshToken, "DeleteRefreshToken": jamtest.OpDeleteRefreshToken, "DeleteAllRefreshTokens": jamtest.OpDeleteAllRefreshTokens,
 	}
 
