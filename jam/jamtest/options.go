@@ -2,11 +2,14 @@ package jamtest
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/go-jam/go-jam/jam"
 )
 
 // DefaultRedirectURL is where a followed magic link sends the browser unless
@@ -83,29 +86,31 @@ func WithAddr(addr string) Option {
 // reverse proxy, with the path prefix it strips
 // ("https://proxy.example/jam"). Server.URL is then this URL, and so are
 // the iss claim of the ID tokens (URL + "/" + app ID) and the magic links.
-// It must be an absolute http or https URL without user info, query or
-// fragment; a trailing slash is ignored. By default the URL is the
+// It must be a URL jam.WithBaseURL accepts, and fails with its error,
+// wrapped, otherwise; a trailing slash is ignored. By default the URL is the
 // listener's, on loopback for a listener on every interface.
 func WithPublicURL(rawURL string) Option {
 	return func(c *config) error {
-		u, err := url.Parse(rawURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
-			return errors.New("jamtest: public URL must be an absolute http(s) URL without user info, query or fragment")
+		// jam's rules, so that every server is one a jam client can use;
+		// its issuer is the base URL, normalized, with the app ID added.
+		const app = "app"
+		client, err := jam.New(app, jam.WithBaseURL(rawURL))
+		if err != nil {
+			return fmt.Errorf("jamtest: public URL: %w", err)
 		}
-		c.publicURL = strings.TrimRight(u.String(), "/")
+		c.publicURL = strings.TrimSuffix(client.Issuer(), "/"+app)
 		return nil
 	}
 }
 
 // WithAppID sets the ID of the one app the server knows; the default is a
 // random UUID, or the app ID of the stored state (WithStore). Requests for
-// any other app ID answer 404.
+// any other app ID answer 404. It must be an app ID jam.New accepts, and
+// fails with its error otherwise.
 func WithAppID(id string) Option {
 	return func(c *config) error {
-		// "." and ".." cannot be a path segment: URL resolution removes them.
-		if id == "" || id == "." || id == ".." {
-			return errors.New("jamtest: app ID must be a non-empty path segment")
+		if _, err := jam.New(id); err != nil {
+			return err
 		}
 		c.appID = id
 		return nil

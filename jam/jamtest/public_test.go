@@ -112,14 +112,37 @@ func TestPublicURLOnEveryInterface(t *testing.T) {
 	}
 }
 
-func TestPublicURLInvalid(t *testing.T) {
-	for _, raw := range []string{
+// TestValidationIsJams checks that jamtest accepts the app IDs and base
+// URLs jam.New does, and no others: a server must be one a jam client can
+// use.
+func TestValidationIsJams(t *testing.T) {
+	urls := []string{
 		"", "localhost:8787", "jam:8787/x", "/jam", "ftp://jam", "http://", "http://user:pw@jam",
 		"http://jam/?a=b", "http://jam/?", "http://jam/#top", "http://jam/%zz",
-	} {
-		if srv, err := jamtest.Start(jamtest.WithPublicURL(raw)); err == nil {
+		"http://jam:8787", "https://proxy.example/jam/", "HTTP://JAM",
+	}
+	for _, raw := range urls {
+		_, want := jam.New("app", jam.WithBaseURL(raw))
+		srv, err := jamtest.Start(jamtest.WithPublicURL(raw))
+		if err == nil {
 			srv.Close()
-			t.Errorf("Start(WithPublicURL(%q)) = nil error, want one", raw)
+		}
+		if (err == nil) != (want == nil) {
+			t.Errorf("Start(WithPublicURL(%q)) = %v, want %v, as jam.WithBaseURL", raw, err, want)
+		}
+	}
+	if srv := newServer(t, jamtest.WithPublicURL("https://proxy.example/jam/")); srv.URL != "https://proxy.example/jam" {
+		t.Errorf("URL = %q, want https://proxy.example/jam", srv.URL)
+	}
+
+	for _, id := range []string{"", ".", "..", "my-app", "b19a21b4-ad9d-4fd7-88c1-1b68b825c671"} {
+		_, want := jam.New(id)
+		srv, err := jamtest.Start(jamtest.WithAppID(id))
+		if err == nil {
+			srv.Close()
+		}
+		if (err == nil) != (want == nil) {
+			t.Errorf("Start(WithAppID(%q)) = %v, want %v, as jam.New", id, err, want)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/go-jam/go-jam/jam"
 )
 
 // State is what a Server must keep to start again as the same JAM: tokens
@@ -73,9 +75,10 @@ func (s *Server) load() error {
 	if st == nil {
 		return nil
 	}
+	if _, err := jam.New(st.AppID); err != nil {
+		return fmt.Errorf("jamtest: stored state: %w", err)
+	}
 	switch {
-	case st.AppID == "":
-		return errors.New("jamtest: stored state has no app ID")
 	case s.AppID != "" && s.AppID != st.AppID:
 		return errors.New("jamtest: stored state is for another app than WithAppID's")
 	case len(st.Keys) == 0:

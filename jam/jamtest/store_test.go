@@ -204,6 +204,7 @@ func TestStoreInvalid(t *testing.T) {
 		opts  []jamtest.Option
 	}{
 		{"no app ID", jamtest.State{Keys: []jose.JSONWebKey{good}}, nil},
+		{"app ID jam refuses", jamtest.State{AppID: "..", Keys: []jose.JSONWebKey{good}}, nil},
 		{"no key", jamtest.State{AppID: "app"}, nil},
 		{"public key only", jamtest.State{AppID: "app", Keys: []jose.JSONWebKey{public}}, nil},
 		{"P-256 key", jamtest.State{AppID: "app", Keys: []jose.JSONWebKey{good, {Key: p256, KeyID: "b"}}}, nil},
