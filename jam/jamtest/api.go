@@ -17,6 +17,8 @@ const (
 	msgAppNotFound    = "App not found"
 	msgRefreshInvalid = "Refresh token was invalid or expired"
 	msgIDTokenInvalid = "ID token is invalid"
+	// Ours: JAM's is not known.
+	msgRefreshNotFound = "Refresh token not found"
 )
 
 // handler routes the operations through the code generated from
@@ -190,7 +192,10 @@ func (a api) RefreshToken(_ context.Context, req jamserver.RefreshTokenRequestOb
 	a.s.mu.Lock()
 	email, ok := a.s.refresh[req.Body.RefreshToken]
 	a.s.mu.Unlock()
-	if !ok {
+	switch {
+	case !ok && a.s.cfg.refreshNotFound:
+		return jamserver.RefreshToken404JSONResponse{Message: msgRefreshNotFound}, nil
+	case !ok:
 		return jamserver.RefreshToken401JSONResponse{Message: msgRefreshInvalid}, nil
 	}
 	idToken, err := a.s.signIDToken(email)
@@ -217,7 +222,7 @@ func (a api) DeleteRefreshToken(ctx context.Context, req jamserver.DeleteRefresh
 	}
 	a.s.mu.Unlock()
 	if !owned {
-		return jamserver.DeleteRefreshToken404JSONResponse{Message: "Refresh token not found"}, nil
+		return jamserver.DeleteRefreshToken404JSONResponse{Message: msgRefreshNotFound}, nil
 	}
 	if err := a.s.save(); err != nil {
 		return nil, err
@@ -270,7 +275,9 @@ func (s *Server) followMagicLink(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "jamtest: internal error")
 		return
 	}
-	u := *s.cfg.redirectURL
+	s.mu.Lock()
+	u := *s.redirectURL
+	s.mu.Unlock()
 	q := u.Query()
 	q.Set("idToken", idToken)
 	if refreshToken != "" {

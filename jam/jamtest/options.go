@@ -35,6 +35,7 @@ type config struct {
 	appID           string
 	redirectURL     *url.URL
 	refreshDisabled bool
+	refreshNotFound bool
 	tokenTTL        time.Duration
 	now             func() time.Time
 	clockSet        bool
@@ -119,16 +120,25 @@ func WithAppID(id string) Option {
 
 // WithRedirectURL sets the app's redirect URL, where a followed magic link
 // sends the browser with the tokens added to its query string; the default
-// is DefaultRedirectURL. It must be an absolute URL.
+// is DefaultRedirectURL. It must be an absolute URL. Server.SetRedirectURL
+// changes it later, once the app's own server has a URL.
 func WithRedirectURL(rawURL string) Option {
 	return func(c *config) error {
-		u, err := url.Parse(rawURL)
-		if err != nil || !u.IsAbs() || u.Opaque != "" {
-			return errors.New("jamtest: redirect URL must be an absolute URL")
+		u, err := parseRedirectURL(rawURL)
+		if err != nil {
+			return err
 		}
 		c.redirectURL = u
 		return nil
 	}
+}
+
+func parseRedirectURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || !u.IsAbs() || u.Opaque != "" {
+		return nil, errors.New("jamtest: redirect URL must be an absolute URL")
+	}
+	return u, nil
 }
 
 // WithRefreshDisabled makes the app one that does not allow refresh: the
@@ -137,6 +147,19 @@ func WithRedirectURL(rawURL string) Option {
 func WithRefreshDisabled() Option {
 	return func(c *config) error {
 		c.refreshDisabled = true
+		return nil
+	}
+}
+
+// WithRefreshNotFound makes refresh answer 404 Not Found, instead of 401
+// Unauthorized, for a refresh token that is unknown, deleted or someone
+// else's, as JAM may: python-jam documents that refresh fails with "not
+// found" when "the appId or refresh token was not found". A jam.Client
+// reads such a 404 as jam.ErrUnauthorized once it has fetched the app's
+// key set. By default the answer is 401.
+func WithRefreshNotFound() Option {
+	return func(c *config) error {
+		c.refreshNotFound = true
 		return nil
 	}
 }

@@ -94,6 +94,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -127,15 +128,16 @@ type Server struct {
 	closing  sync.Once
 	saving   sync.Mutex // orders saves of the state (WithStore)
 
-	mu         sync.Mutex
-	keys       []*signingKey     // the JWK Set, signing key first; replaced, never changed in place
-	refresh    map[string]string // refresh token → email address
-	links      map[string]magicLink
-	outbox     []Message // oldest first, at most OutboxSize
-	faults     map[Operation]*Fault
-	requests   map[Operation]int
-	handled    map[Operation]int
-	violations []error
+	mu          sync.Mutex
+	redirectURL *url.URL          // never changed in place, only replaced
+	keys        []*signingKey     // the JWK Set, signing key first; replaced, never changed in place
+	refresh     map[string]string // refresh token → email address
+	links       map[string]magicLink
+	outbox      []Message // oldest first, at most OutboxSize
+	faults      map[Operation]*Fault
+	requests    map[Operation]int
+	handled     map[Operation]int
+	violations  []error
 }
 
 type magicLink struct {
@@ -167,14 +169,15 @@ func Start(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		AppID:    cfg.appID,
-		cfg:      cfg,
-		contract: contract,
-		refresh:  make(map[string]string),
-		links:    make(map[string]magicLink),
-		faults:   make(map[Operation]*Fault),
-		requests: make(map[Operation]int),
-		handled:  make(map[Operation]int),
+		AppID:       cfg.appID,
+		cfg:         cfg,
+		contract:    contract,
+		redirectURL: cfg.redirectURL,
+		refresh:     make(map[string]string),
+		links:       make(map[string]magicLink),
+		faults:      make(map[Operation]*Fault),
+		requests:    make(map[Operation]int),
+		handled:     make(map[Operation]int),
 	}
 	if err := s.load(); err != nil {
 		return nil, err
@@ -280,6 +283,21 @@ func (s *Server) IssueTokens(email string) (idToken, refreshToken string) {
 		s.logSaveError(err)
 	}
 	return idToken, refreshToken
+}
+
+// SetRedirectURL sets the app's redirect URL, as WithRedirectURL does, for
+// the magic links followed from now on: in a test, the app's URL is known
+// only once its own server has started. It returns an error, and changes
+// nothing, for a URL that is not absolute.
+func (s *Server) SetRedirectURL(rawURL string) error {
+	u, err := parseRedirectURL(rawURL)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.redirectURL = u
+	s.mu.Unlock()
+	return nil
 }
 
 // Violations returns the responses of the server that violated openapi.yaml
