@@ -55,6 +55,10 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET "+strings.TrimSuffix(outboxPagePath, "/"), s.showOutbox)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every answer: none is meant to be read as anything but its
+		// Content-Type, and a fault's HTML or a body a browser would
+		// sniff as a page must not run.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if !isDevPath(r.URL.Path) && s.cors(w, r, mux) {
 			return // a preflight, which is not a request for an operation
 		}
@@ -103,7 +107,6 @@ func cleanPath(p string) string {
 // writeError answers with JAM's error body.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(jamserver.Error{Message: msg})
 }

@@ -87,7 +87,6 @@ func (s *Server) getOutbox(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store") // the links log people in
-	h.Set("X-Content-Type-Options", "nosniff")
 	json.NewEncoder(w).Encode(struct {
 		Messages []Message `json:"messages"`
 	}{msgs})
@@ -135,7 +134,6 @@ func (s *Server) showOutbox(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	// Should escaping ever fail, nothing on the page can run.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	h.Set("Referrer-Policy", "no-referrer")
