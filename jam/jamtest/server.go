@@ -88,6 +88,7 @@
 package jamtest
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -133,7 +134,8 @@ type Server struct {
 	keys        []*signingKey     // the JWK Set, signing key first; replaced, never changed in place
 	refresh     map[string]string // refresh token → email address
 	links       map[string]magicLink
-	outbox      []Message // oldest first, at most OutboxSize
+	expiries    linkExpiries // of the links sent, soonest first
+	outbox      []Message    // oldest first, at most OutboxSize
 	faults      map[Operation]*Fault
 	requests    map[Operation]int
 	handled     map[Operation]int
@@ -143,6 +145,28 @@ type Server struct {
 type magicLink struct {
 	email   string
 	expires time.Time
+}
+
+// linkExpiries is a min-heap of the codes of the magic links by expiry,
+// so that sending a link purges the expired ones in time proportional to
+// their number, not to every link's. Used links stay in it until they
+// expire. Expiries are not sent in order: a WithClock clock may go back.
+type linkExpiries []linkExpiry
+
+type linkExpiry struct {
+	code    string
+	expires time.Time
+}
+
+func (q linkExpiries) Len() int           { return len(q) }
+func (q linkExpiries) Less(i, j int) bool { return q[i].expires.Before(q[j].expires) }
+func (q linkExpiries) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *linkExpiries) Push(x any)        { *q = append(*q, x.(linkExpiry)) }
+func (q *linkExpiries) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }
 
 // NewServer starts a Server on a free port of 127.0.0.1 (see WithAddr).
@@ -340,13 +364,13 @@ func (s *Server) sendMagicLink(email string) {
 	code := randomToken()
 	link := s.URL + magicLinkPath + code
 	now := s.cfg.now()
+	expires := now.Add(MagicLinkTTL)
 	s.mu.Lock()
-	for c, l := range s.links {
-		if !now.Before(l.expires) {
-			delete(s.links, c)
-		}
+	for len(s.expiries) > 0 && !now.Before(s.expiries[0].expires) {
+		delete(s.links, heap.Pop(&s.expiries).(linkExpiry).code)
 	}
-	s.links[code] = magicLink{email: email, expires: now.Add(MagicLinkTTL)}
+	s.links[code] = magicLink{email: email, expires: expires}
+	heap.Push(&s.expiries, linkExpiry{code, expires})
 	s.post(Message{Email: email, Link: link, SentAt: now.UTC()})
 	s.mu.Unlock()
 	if s.cfg.mailer != nil {
