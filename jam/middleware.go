@@ -8,19 +8,6 @@ import (
 	"strings"
 )
 
-// Sentinels for what a TokenExtractor finds wrong with a request.
-var (
-	// ErrNoToken: the request carries no ID token. Middleware answers it
-	// with 401 and a Bearer challenge, or lets the request through
-	// anonymously with WithCredentialsOptional.
-	ErrNoToken = errors.New("jam: no token in the request")
-	// ErrInvalidRequest: the request carries its token in a malformed way,
-	// such as two Authorization headers or an empty token. Middleware
-	// answers it with 400 and error="invalid_request". It is the request's
-	// fault, never JAM's, so it matches no sentinel of JAM's answers.
-	ErrInvalidRequest = errors.New("jam: malformed credentials in the request")
-)
-
 const opReadToken = "read token"
 
 // A TokenExtractor finds the ID token of a request. It returns an error
