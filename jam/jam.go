@@ -47,6 +47,9 @@ type Client struct {
 	log     *slog.Logger
 	stats   counters
 	retries int
+	// issuerWarnings limits the Warn records of tokens refused for their
+	// issuer to one a minute: the mistake shows, the log is not flooded.
+	issuerWarnings *rate.Limiter
 	wait    func(context.Context, time.Duration) error // between attempts
 
 	// Options applied in New.
@@ -72,6 +75,8 @@ func New(appID string, opts ...Option) (*Client, error) {
 
 		log:     slog.New(slog.DiscardHandler),
 		retries: defaultRetries,
+
+		issuerWarnings: rate.NewLimiter(rate.Every(time.Minute), 1),
 		wait:    sleep,
 
 		cacheSize:       DefaultCacheSize,
