@@ -50,7 +50,7 @@ type Client struct {
 	// issuerWarnings limits the Warn records of tokens refused for their
 	// issuer to one a minute: the mistake shows, the log is not flooded.
 	issuerWarnings *rate.Limiter
-	wait    func(context.Context, time.Duration) error // between attempts
+	wait           func(context.Context, time.Duration) error // between attempts
 
 	// Options applied in New.
 	cacheSize       int // 0 for no cache
@@ -77,7 +77,7 @@ func New(appID string, opts ...Option) (*Client, error) {
 		retries: defaultRetries,
 
 		issuerWarnings: rate.NewLimiter(rate.Every(time.Minute), 1),
-		wait:    sleep,
+		wait:           sleep,
 
 		cacheSize:       DefaultCacheSize,
 		refetchInterval: defaultRefetch,
