@@ -22,6 +22,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	noRefresh := fs.Bool("no-refresh", false, "run an app that does not allow refresh")
 	ttl := fs.Duration("token-ttl", jamtest.DefaultTokenTTL, "lifetime of ID tokens")
 	state := fs.String("state", "", "keep the app ID, keys and refresh tokens in this file across restarts")
+	grace := fs.Duration("shutdown-timeout", 3*time.Second, "on Ctrl-C or SIGTERM, how long requests in flight may take to finish;\na second signal exits at once")
 	if err := parse(fs, args, "jam serve [flags]", 0, 0); err != nil {
 		return err
 	}
@@ -78,7 +79,12 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 		srv.Addr(), base, srv.AppID, base, base, *redirect, refreshMode, *ttl, base, srv.AppID)
 
 	<-ctx.Done()
-	srv.Close()
+	fmt.Fprintf(s.errOut, "jam serve: stopping (at most %v; Ctrl-C again to exit now)\n", *grace)
+	shutdown, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		fmt.Fprintln(s.errOut, "jam serve: requests still in flight were cut short")
+	}
 	fmt.Fprintln(s.errOut, "jam serve: stopped")
 	return nil
 }
