@@ -154,12 +154,15 @@ func WithIssuer(iss string) Option {
 	}
 }
 
-// WithLogger sets where the Client logs the life of its key set, with its
-// attributes grouped under "jam": each fetch (Debug: key count, duration),
-// each failed fetch (Warn: the status or cause), keys added or removed
-// (Info: their kids), and a refetch for an unknown kid that the rate limit
-// refused (Debug). Nothing logged holds a token, an email address or a
-// response body. The default, and nil, mean no logs.
+// WithLogger sets where the Client logs, with its attributes grouped under
+// "jam": each key-set fetch (Debug: key count, duration), each failed fetch
+// (Warn: the status or cause, duration, keys kept), keys added or removed
+// (Info: their kids), a refetch for an unknown kid that the rate limit
+// refused (Debug), each retry of a call to JAM (Debug: operation, attempt,
+// cause, wait), and tokens refused for their issuer (Warn, at most once a
+// minute: the issuer found and the one expected). Nothing logged holds a
+// token, an email address or a response body. The default, and nil, mean
+// no logs.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) error {
 		if l != nil {
