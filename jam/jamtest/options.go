@@ -38,6 +38,7 @@ type config struct {
 	mailer          func(email, link string)
 	logger          *slog.Logger
 	stateFile       string
+	allowOrigin     func(origin string) bool
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -48,6 +49,7 @@ func newConfig(opts []Option) (*config, error) {
 		tokenTTL:    DefaultTokenTTL,
 		now:         time.Now,
 		logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		allowOrigin: loopbackOrigin,
 	}
 	for _, opt := range opts {
 		if opt == nil {

@@ -46,6 +46,18 @@
 // test fail. Paths and methods of no operation answer 404 and 405 with a
 // {"message"} body too.
 //
+// # Browsers
+//
+// JAM's browser SDK calls JAM from the app's pages, cross-origin, and so
+// can a browser test of an app: the server answers CORS as JAM does. A
+// preflight for any operation is answered 204 with the route's methods
+// and "Authorization, Content-Type" as allowed headers, and is neither
+// counted by Requests nor checked against openapi.yaml. Every answer of
+// the API, errors and faults included, carries Access-Control-Allow-Origin
+// for an allowed origin (WithCORSOrigins; by default, pages on loopback),
+// and lets the page read Retry-After. Credentials are never allowed. The
+// magic links and the outbox under /_jamtest/ never answer CORS.
+//
 // # Faults
 //
 // SetFault makes an operation answer as failing infrastructure does: a
