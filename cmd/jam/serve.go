@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -22,6 +24,11 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	noRefresh := fs.Bool("no-refresh", false, "run an app that does not allow refresh")
 	ttl := fs.Duration("token-ttl", jamtest.DefaultTokenTTL, "lifetime of ID tokens")
 	state := fs.String("state", "", "keep the app ID, keys and refresh tokens in this file across restarts")
+	var corsOrigins []string
+	fs.Func("cors-origin", "an origin whose pages may call the API from a browser, such as http://app.localhost:3000;\nrepeat it for more (default: every loopback origin, on any port)", func(origin string) error {
+		corsOrigins = append(corsOrigins, origin)
+		return nil
+	})
 	grace := fs.Duration("shutdown-timeout", 3*time.Second, "on Ctrl-C or SIGTERM, how long requests in flight may take to finish;\na second signal exits at once")
 	if err := parse(fs, args, "jam serve [flags]", 0, 0); err != nil {
 		return err
@@ -50,10 +57,16 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	if *noRefresh {
 		opts = append(opts, jamtest.WithRefreshDisabled())
 	}
+	if corsOrigins != nil {
+		opts = append(opts, jamtest.WithCORSOrigins(corsOrigins...))
+	}
 	if *state != "" {
 		opts = append(opts, jamtest.WithStateFile(*state))
 	}
 	srv, err := jamtest.Start(opts...)
+	if opErr, ok := errors.AsType[*net.OpError](err); ok && opErr.Op == "listen" {
+		return fmt.Errorf("jam serve: cannot listen on %s: %v; is another server there? Choose another address with --addr", *addr, opErr.Err)
+	}
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -162,4 +163,45 @@ func TestServeSignals(t *testing.T) {
 			t.Errorf("jam serve exited 0 on a second signal, want the signal's exit")
 		}
 	})
+}
+
+// TestServeBusyPort: a port in use is reported with the way out.
+func TestServeBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := jamCmd(t, "", "serve", "--addr", ln.Addr().String())
+	if r.code != 1 || !strings.Contains(r.stderr, "--addr") {
+		t.Errorf("jam serve --addr %s (in use) = %d, stderr %q; want 1 and a hint of --addr", ln.Addr(), r.code, r.stderr)
+	}
+}
+
+// TestServeCORSOrigin: --cors-origin replaces the loopback default.
+func TestServeCORSOrigin(t *testing.T) {
+	s := startServe(t, "--addr", "127.0.0.1:0", "--cors-origin", "http://app.example:3000", "--cors-origin", "https://app.example")
+	endpoint := s.field(t, "base URL:") + s.field(t, "app ID:") + "/refresh"
+	for _, tt := range []struct {
+		origin string
+		allow  bool
+	}{
+		{"http://app.example:3000", true},
+		{"https://app.example", true},
+		{"http://localhost:5173", false},
+		{"http://evil.example", false},
+	} {
+		req, _ := http.NewRequest(http.MethodOptions, endpoint, nil)
+		req.Header.Set("Origin", tt.origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); (got == tt.origin) != tt.allow || (!tt.allow && got != "") {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin = %q, want allowed %v", tt.origin, got, tt.allow)
+		}
+	}
 }
