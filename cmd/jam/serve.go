@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -45,7 +46,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 		jamtest.WithTokenTTL(*ttl),
 		jamtest.WithLogger(slog.New(slog.NewTextHandler(s.errOut, nil))),
 		jamtest.WithMailer(func(email, link string) {
-			fmt.Fprintf(out, "magic link for %s: %s\n", email, link)
+			fmt.Fprintf(out, "magic link for %s: %s\n", printable(email), printable(link))
 		}),
 	}
 	if *publicURL != "" {
@@ -100,6 +101,17 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	}
 	fmt.Fprintln(s.errOut, "jam serve: stopped")
 	return nil
+}
+
+// printable returns s as it is if every character of it is graphic, and
+// else quoted with Go's escapes: an address may hold control characters or
+// U+202E, which a terminal would act on, or show text reversed.
+func printable(s string) string {
+	q := strconv.QuoteToGraphic(s)
+	if q[1:len(q)-1] == s {
+		return s
+	}
+	return q
 }
 
 // lockedWriter serializes writes to w.

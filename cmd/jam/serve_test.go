@@ -9,10 +9,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-jam/go-jam/jam"
 )
 
 // holdBody starts a request to JAM at baseURL and keeps its body open: it
@@ -202,6 +205,26 @@ func TestServeCORSOrigin(t *testing.T) {
 		resp.Body.Close()
 		if got := resp.Header.Get("Access-Control-Allow-Origin"); (got == tt.origin) != tt.allow || (!tt.allow && got != "") {
 			t.Errorf("preflight from %s: Access-Control-Allow-Origin = %q, want allowed %v", tt.origin, got, tt.allow)
+		}
+	}
+}
+
+// TestServePrintsAddressesSafely: an address JAM accepts may hold
+// characters a terminal acts on; jam serve prints them escaped.
+func TestServePrintsAddressesSafely(t *testing.T) {
+	s := startServe(t, "--addr", "127.0.0.1:0")
+	base, app := s.field(t, "base URL:"), s.field(t, "app ID:")
+	client, err := jam.New(app, jam.WithBaseURL(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"ann\u202e@example.com", "ann@exa\u202emple.com"} {
+		if err := client.Authenticate(t.Context(), email); err != nil {
+			t.Fatalf("Authenticate(%q) = %v", email, err)
+		}
+		want := strconv.QuoteToGraphic(email)
+		if got := s.field(t, "magic link for "); !strings.HasPrefix(got, want+": ") {
+			t.Errorf("jam serve printed %q for %q, want it to start with %s", got, email, want)
 		}
 	}
 }
