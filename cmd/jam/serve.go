@@ -30,6 +30,11 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 		corsOrigins = append(corsOrigins, origin)
 		return nil
 	})
+	var allowHosts []string
+	fs.Func("allow-host", "a host name to answer requests for, beside IP addresses, localhost, *.localhost and\nthe hosts of --addr and --public-url; repeat it for more. Others are refused (DNS rebinding)", func(name string) error {
+		allowHosts = append(allowHosts, name)
+		return nil
+	})
 	grace := fs.Duration("shutdown-timeout", 3*time.Second, "on Ctrl-C or SIGTERM, how long requests in flight may take to finish;\na second signal exits at once")
 	if err := parse(fs, args, "jam serve [flags]", 0, 0); err != nil {
 		return err
@@ -57,6 +62,9 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	}
 	if *noRefresh {
 		opts = append(opts, jamtest.WithRefreshDisabled())
+	}
+	if allowHosts != nil {
+		opts = append(opts, jamtest.WithAllowedHosts(allowHosts...))
 	}
 	if corsOrigins != nil {
 		opts = append(opts, jamtest.WithCORSOrigins(corsOrigins...))

@@ -228,3 +228,22 @@ func TestServePrintsAddressesSafely(t *testing.T) {
 		}
 	}
 }
+
+// TestServeHosts: jam serve refuses a Host it was not told of, and serves
+// one --allow-host names.
+func TestServeHosts(t *testing.T) {
+	s := startServe(t, "--addr", "127.0.0.1:0", "--allow-host", "jam.test")
+	outbox := s.field(t, "base URL:") + "_jamtest/outbox"
+	for host, want := range map[string]int{"rebound.example": 403, "jam.test": 200, "localhost": 200} {
+		req, _ := http.NewRequest(http.MethodGet, outbox, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET the outbox with Host %q = %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}

@@ -53,6 +53,11 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET "+strings.TrimSuffix(outboxPagePath, "/"), s.showOutbox)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if !s.cfg.hostAllowed(r.Host) {
+			refuseHost(w)
+			return
+		}
 		if !isDevPath(r.URL.Path) && s.cors(w, r, mux) {
 			return // a preflight, which is not a request for an operation
 		}

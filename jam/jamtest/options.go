@@ -39,6 +39,7 @@ type config struct {
 	logger          *slog.Logger
 	stateFile       string
 	allowOrigin     func(origin string) bool
+	allowedHosts    map[string]bool // names besides IP literals and localhost
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -59,6 +60,7 @@ func newConfig(opts []Option) (*config, error) {
 			return nil, err
 		}
 	}
+	c.allowHosts()
 	return c, nil
 }
 
