@@ -18,25 +18,6 @@ import (
 
 const ann = "ann@example.com"
 
-// clock is the time of a test's JAM server and client, which only the
-// test moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // lockedBuffer collects logs written from handlers and goroutines.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -60,7 +41,7 @@ func (l *lockedBuffer) String() string {
 type harness struct {
 	t     *testing.T
 	jam   *jamtest.Server
-	clock *clock
+	clock *jamtest.Clock
 	url   string // the app's, without a trailing slash
 	cfg   config
 	logs  *lockedBuffer
@@ -68,7 +49,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}, logs: &lockedBuffer{}}
+	h := &harness{t: t, clock: jamtest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)), logs: &lockedBuffer{}}
 	h.jam = jamtest.NewServer(jamtest.WithClock(h.clock.Now), jamtest.WithLogger(slog.New(slog.DiscardHandler)))
 	t.Cleanup(h.jam.Close)
 	h.cfg = config{
@@ -171,9 +152,9 @@ func TestAPI(t *testing.T) {
 
 	// Expired: issued 31 minutes ago, past the 30 minutes of its lifetime
 	// and the minute of the client's leeway.
-	h.clock.Add(-31*time.Minute - time.Second)
+	h.clock.Advance(-31*time.Minute - time.Second)
 	expired, _ := h.jam.IssueTokens(ann)
-	h.clock.Add(31*time.Minute + time.Second)
+	h.clock.Advance(31*time.Minute + time.Second)
 
 	tests := []struct {
 		name       string
