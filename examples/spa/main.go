@@ -133,6 +133,8 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 			cfg.jamURL = jam.DefaultBaseURL
 		}
 	} else {
+		// The page, on loopback, may call it: jamtest answers CORS for
+		// loopback origins unless WithCORSOrigins says otherwise.
 		srv, err := jamtest.Start(
 			jamtest.WithAddr(*jamAddr),
 			// The page reads the tokens from its own address.
