@@ -35,20 +35,8 @@ func TestSpa(t *testing.T) {
 	b := startBrowser(ctx, t, chromium)
 	console := watchConsole(b)
 
-	b.step("the page", chromedp.Navigate(app.url+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
-
-	b.step("ask for a magic link",
-		chromedp.SendKeys(chromedp.CSS("#email"), email),
-		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#sent")))
-	if got := b.text("#sent"); !strings.Contains(got, email) {
-		b.fatalf("the page after asking for a link says %q, want the address %s", got, email)
-	}
-
-	b.step("follow the magic link", chromedp.Navigate(app.magicLink(ctx, t, email)), chromedp.WaitVisible(chromedp.CSS("#greeting")))
-	if got, want := b.text("#greeting"), "Signed in as "+email; got != want {
-		b.fatalf("the page says %q, want %q", got, want)
-	}
+	b.stepUntil("the page", "#login-form", chromedp.Navigate(app.url+"/"))
+	login := b.logIn(ctx, app)
 	// The page took the tokens out of the address bar and the history.
 	if got := b.location(); got != app.url+"/" {
 		b.fatalf("the address bar shows %.60s…, want %s/", got, app.url)
@@ -62,14 +50,10 @@ func TestSpa(t *testing.T) {
 			b.fatalf("the history holds a URL with tokens: %.60s…", e.URL)
 		}
 	}
-	login := b.tokens()
-	if login.IDToken == "" || login.RefreshToken == "" {
-		b.fatalf("sessionStorage holds %v, want both tokens", login)
-	}
 
 	b.callAPI()
 
-	b.step("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#greeting")))
+	b.stepUntil("reload", "#greeting", chromedp.Reload())
 	if got := b.tokens(); got != login {
 		b.fatalf("the reload changed the tokens, want them kept in sessionStorage")
 	}
@@ -88,7 +72,7 @@ func TestSpa(t *testing.T) {
 	}
 	b.callAPI() // with the new ID token
 
-	b.step("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.stepUntil("log out", "#login-form", chromedp.Click(chromedp.CSS("#logout")))
 	if got := b.tokens(); got != (spaTokens{}) {
 		b.fatalf("after logging out, sessionStorage holds tokens, want none")
 	}
@@ -100,20 +84,17 @@ func TestSpa(t *testing.T) {
 	// A copy of the tokens from before the logout, as another tab of the
 	// browser or a thief would hold: the page's refresh with them fails,
 	// and the page shows JAM's 401 and logs out.
-	b.step("put back the logged-out tokens",
+	b.stepUntil("put back the logged-out tokens", "#greeting",
 		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("jam.tokens", `+jsString(mustJSON(t, refreshed))+`)`),
-		chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS("#greeting")))
-	b.step("refresh with the logged-out refresh token",
-		chromedp.Click(chromedp.CSS("#refresh")),
-		chromedp.WaitVisible(chromedp.CSS("#error")),
-		chromedp.WaitVisible(chromedp.CSS("#login-form")))
+		chromedp.Reload())
+	b.stepUntil("refresh with the logged-out refresh token", "#error", chromedp.Click(chromedp.CSS("#refresh")))
 	if got := b.text("#error"); !strings.HasPrefix(got, "refresh: 401") {
 		b.fatalf("the page after the refused refresh says %q, want %q", got, "refresh: 401 …")
 	}
 	if got := b.tokens(); got != (spaTokens{}) {
 		b.fatalf("after the refused refresh, sessionStorage holds tokens, want none")
 	}
+	b.step("the login form after the refused refresh", chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	// Chromium logs each answer of an error status; this one, alone, is
 	// expected.
 	refreshURL := app.jam + url.PathEscape(app.appID) + "/refresh"
@@ -123,14 +104,8 @@ func TestSpa(t *testing.T) {
 
 	// Logging out everywhere ends the login of another device too.
 	other := app.loginElsewhere(ctx, t, email)
-	b.step("log in again",
-		chromedp.Clear(chromedp.CSS("#email")),
-		chromedp.SendKeys(chromedp.CSS("#email"), email),
-		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#sent")))
-	b.step("follow the new magic link", chromedp.Navigate(app.magicLink(ctx, t, email)), chromedp.WaitVisible(chromedp.CSS("#greeting")))
-	again := b.tokens()
-	b.step("log out everywhere", chromedp.Click(chromedp.CSS("#logout-all")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	again := b.logIn(ctx, app)
+	b.stepUntil("log out everywhere", "#login-form", chromedp.Click(chromedp.CSS("#logout-all")))
 	if got := b.tokens(); got != (spaTokens{}) {
 		b.fatalf("after logging out everywhere, sessionStorage holds tokens, want none")
 	}
@@ -138,9 +113,6 @@ func TestSpa(t *testing.T) {
 		if status := app.refresh(ctx, t, refreshToken); status != http.StatusUnauthorized {
 			t.Errorf("JAM's refresh with %s refresh token after logging out everywhere = %d, want 401", name, status)
 		}
-	}
-	if got := b.text("#error"); got != "" {
-		b.fatalf("the page shows an error after logging out everywhere: %q", got)
 	}
 	console.wantNone(b, "the steps after the refused refresh")
 }
@@ -156,27 +128,67 @@ func TestSpaRefreshBeforeExpiry(t *testing.T) {
 	app := startApp(ctx, t, buildSPA(ctx, t), "-addr", "127.0.0.1:0", "-jam-addr", "127.0.0.1:0", "-token-ttl", "4s")
 	b := startBrowser(ctx, t, chromium)
 	console := watchConsole(b)
-	b.step("the page", chromedp.Navigate(app.url+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
-	b.step("ask for a magic link",
-		chromedp.SendKeys(chromedp.CSS("#email"), email),
-		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#sent")))
-	b.step("follow the magic link", chromedp.Navigate(app.magicLink(ctx, t, email)), chromedp.WaitVisible(chromedp.CSS("#greeting")))
-	login := b.tokens()
+	b.stepUntil("the page", "#login-form", chromedp.Navigate(app.url+"/"))
+	login := b.logIn(ctx, app)
 
 	b.step("wait for the page to refresh the ID token",
 		chromedp.Poll[chromedp.Void](`JSON.parse(sessionStorage.getItem("jam.tokens") ?? "{}").idToken !== `+jsString(login.IDToken),
 			chromedp.WithPollingTimeout(stepTimeout)))
 	refreshed := b.tokens()
-	if refreshed.RefreshToken != login.RefreshToken || !expiryOf(t, refreshed.IDToken).After(expiryOf(t, login.IDToken)) {
+	later := expiryOf(t, refreshed.IDToken).After(expiryOf(t, login.IDToken))
+	if refreshed.RefreshToken != login.RefreshToken || !later {
 		b.fatalf("the page's refresh kept the refresh token: %v, gave a later expiry: %v; want true, true",
-			refreshed.RefreshToken == login.RefreshToken, expiryOf(t, refreshed.IDToken).After(expiryOf(t, login.IDToken)))
+			refreshed.RefreshToken == login.RefreshToken, later)
 	}
 	if got, want := b.text("#greeting"), "Signed in as "+email; got != want {
 		b.fatalf("after the refresh the page says %q, want %q", got, want)
 	}
 	b.callAPI()
 	console.wantNone(b, "the refreshes")
+}
+
+// logIn logs in through the page, which must show its login form: asks
+// for a magic link and follows the newest in the outbox. It returns the
+// tokens the page keeps.
+func (b *browser) logIn(ctx context.Context, app *app) spaTokens {
+	b.t.Helper()
+	b.stepUntil("ask for a magic link", "#sent",
+		chromedp.Clear(chromedp.CSS("#email")), // a reload may have kept an address
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+	if got := b.text("#sent"); !strings.Contains(got, email) {
+		b.fatalf("the page after asking for a link says %q, want the address %s", got, email)
+	}
+	b.stepUntil("follow the magic link", "#greeting", chromedp.Navigate(app.magicLink(ctx, b.t, email)))
+	if got, want := b.text("#greeting"), "Signed in as "+email; got != want {
+		b.fatalf("the page says %q, want %q", got, want)
+	}
+	tokens := b.tokens()
+	if tokens.IDToken == "" || tokens.RefreshToken == "" {
+		b.fatalf("sessionStorage holds %v, want both tokens", tokens)
+	}
+	return tokens
+}
+
+// stepUntil is step, waiting after the actions until the page shows sel
+// or its error message: a call that failed ends the step at once, with the
+// page's message, rather than at the step's timeout.
+func (b *browser) stepUntil(name, sel string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	shown := fmt.Sprintf(`document.querySelector(%s)?.checkVisibility() || document.getElementById("error").checkVisibility()`, jsString(sel))
+	b.step(name, append(actions, chromedp.Poll[chromedp.Void](shown, chromedp.WithPollingTimeout(stepTimeout)))...)
+	if sel == "#error" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	msg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(e => e.checkVisibility() ? e.textContent : "")(document.getElementById("error"))`))
+	if err != nil {
+		b.fatalf("step %q: reading the page's error: %v", name, err)
+	}
+	if msg != "" {
+		b.fatalf("step %q: the page shows %q, want %s", name, msg, sel)
+	}
 }
 
 // buildSPA builds examples/spa from the main module, next to this one.
