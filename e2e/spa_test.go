@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
+
+var spaPNG = flag.String("spa-png", "", "write the screenshot of the single-page app, logged in, to this file, as examples/spa's README's")
 
 // TestSpa logs in to the single-page app, examples/spa, in Chromium, as a
 // user does: the page calls the app's JAM across origins, as JAM's browser
@@ -71,6 +75,11 @@ func TestSpa(t *testing.T) {
 		b.fatalf("the refreshed ID token expires before the first one")
 	}
 	b.callAPI() // with the new ID token
+	if *spaPNG != "" {
+		if err := os.WriteFile(*spaPNG, b.shots[len(b.shots)-1].png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	b.stepUntil("log out", "#login-form", chromedp.Click(chromedp.CSS("#logout")))
 	if got := b.tokens(); got != (spaTokens{}) {
