@@ -82,9 +82,10 @@ func contentSecurityPolicy(jamURL string) (string, error) {
 		"require-trusted-types-for 'script'; trusted-types 'none'", nil
 }
 
-// securityHeaders sets the policy on every answer. The page's address holds
-// the tokens when JAM's redirect lands on it: no-referrer keeps them from
-// other sites, and no-store from the browser's cache.
+// securityHeaders sets the policy on every answer. The page's address
+// holds the tokens when JAM's redirect lands on it: no-referrer keeps them
+// from other sites, and no-store from the browser's cache. For the same
+// reason the app logs no requests: an access log would hold them too.
 func securityHeaders(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -141,7 +141,7 @@ func unsigned(token string) string {
 func TestAPI(t *testing.T) {
 	h := newHarness(t)
 	valid, refresh := h.jam.IssueTokens(ann)
-	stale, _ := h.jam.IssueTokens(ann)
+	second, _ := h.jam.IssueTokens(ann)
 
 	// Another JAM with the same app ID and URL, so the same issuer and
 	// audience, but its own key: a token it signs is a forgery here.
@@ -164,7 +164,7 @@ func TestAPI(t *testing.T) {
 		wantAuth   string // in WWW-Authenticate
 	}{
 		{"valid", bearer(valid), http.StatusOK, `{"email":"` + ann + `"}`, ""},
-		{"valid, scheme in lower case", map[string][]string{"Authorization": {"bearer " + stale}}, http.StatusOK, `{"email":"` + ann + `"}`, ""},
+		{"valid, scheme in lower case", map[string][]string{"Authorization": {"bearer " + second}}, http.StatusOK, `{"email":"` + ann + `"}`, ""},
 		{"missing", nil, http.StatusUnauthorized, "", `Bearer realm="jam"`},
 		{"another scheme", map[string][]string{"Authorization": {"Basic YW5uOnB3"}}, http.StatusUnauthorized, "", `Bearer realm="jam"`},
 		{"expired", bearer(expired), http.StatusUnauthorized, "", `error="invalid_token"`},
@@ -201,7 +201,7 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
-	h.wantNoSecrets(valid, stale, refresh, foreign, expired)
+	h.wantNoSecrets(valid, second, refresh, foreign, expired)
 }
 
 // TestAPIKeySetUnavailable: when JAM cannot give its key set, the API
