@@ -51,15 +51,16 @@ import (
 // limits to 10 seconds and which every cold start pays for.
 const readyTimeout = 2 * time.Second
 
-// runtimeAPI is the environment variable naming Lambda's Runtime API.
-const runtimeAPI = "AWS_LAMBDA_RUNTIME_API"
+// envRuntimeAPI is the environment variable that gives the address of
+// Lambda's Runtime API.
+const envRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	client, err := jam.NewFromEnv(jam.WithLogger(log))
 	if err != nil {
 		log.Error("configuration", slog.String("error", err.Error()))
-		if api := os.Getenv(runtimeAPI); api != "" {
+		if api := os.Getenv(envRuntimeAPI); api != "" {
 			if err := reportInitError(api, err); err != nil {
 				log.Error("reporting the init error", slog.String("error", err.Error()))
 			}
