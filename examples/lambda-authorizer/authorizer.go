@@ -193,9 +193,9 @@ func reason(err error) string {
 	return "refused"
 }
 
-// identity is the authorizer context of an allowed request, which the
-// integration reads as $context.authorizer.email (REST API) or
-// $context.authorizer.lambda.email (HTTP API).
+// identity is the authorizer context of an allowed request: a REST API's
+// integration reads $context.authorizer.email, an HTTP API's Lambda
+// integration requestContext.authorizer.lambda.email.
 func identity(tok *jam.Token) map[string]any {
 	return map[string]any{"email": tok.Claims.Email, "sub": tok.Claims.Subject}
 }
