@@ -151,6 +151,7 @@ func (a *authorizer) verify(ctx context.Context, format, header string) (*jam.To
 	return nil, fmt.Errorf("authorizer: cannot verify the token now: %w", err)
 }
 
+// verifyHeader is verify without the logs.
 func (a *authorizer) verifyHeader(ctx context.Context, header string) (*jam.Token, error) {
 	// jam.BearerToken parses the header as the library's middleware does:
 	// the scheme in any case, one space, one RFC 6750 token. An HTTP API
