@@ -14,15 +14,6 @@ let tokens = JSON.parse(sessionStorage.getItem(storageKey)); // null when logged
 let timer; // the next refresh, or the logout at expiry without a refresh token
 let refreshing = null; // the refresh in flight, shared by all who need it
 
-// An answer other than 200 or 204, which the browser SDK throws with its
-// status and body.
-class HTTPError extends Error {
-  constructor(status, body) {
-    super(`${status} ${body}`.trim());
-    this.status = status;
-  }
-}
-
 // jam calls one of JAM's operations for the app as the browser SDK does:
 // a JSON body or a Bearer ID token, cache: "no-cache", and anything but 200
 // and 204 thrown.
@@ -32,8 +23,9 @@ async function jam(method, operation, { json, idToken } = {}) {
   if (idToken) headers.Authorization = `Bearer ${idToken}`;
   const url = new URL(`${encodeURIComponent(config.appID)}/${operation}`, config.jamURL);
   const res = await fetch(url, { method, headers, body: json && JSON.stringify(json), cache: "no-cache" });
-  if (res.status !== 200 && res.status !== 204) throw new HTTPError(res.status, await res.text());
-  return res;
+  if (res.status === 200 || res.status === 204) return res;
+  const body = await res.text();
+  throw Object.assign(new Error(`${res.status} ${body}`.trim()), { status: res.status });
 }
 
 // claims decodes the ID token's claims, unverified: the page only shows
@@ -71,14 +63,19 @@ function save(next) {
 }
 
 // refresh gets a new ID token for the refresh token. A refusal means the
-// refresh token was deleted or has expired: the login is over.
+// refresh token was deleted or has expired: the login is over. Either
+// applies only if the page still holds that refresh token: a logout, or
+// another login, may have come while JAM answered.
 function refresh() {
+  const { refreshToken } = tokens;
+  const current = () => tokens?.refreshToken === refreshToken;
   refreshing ??= (async () => {
     try {
-      const res = await jam("POST", "refresh", { json: { refreshToken: tokens.refreshToken } });
-      save({ ...tokens, idToken: (await res.json()).idToken });
+      const res = await jam("POST", "refresh", { json: { refreshToken } });
+      const { idToken } = await res.json();
+      if (current()) save({ idToken, refreshToken });
     } catch (err) {
-      if (err.status === 401 || err.status === 404) save(null);
+      if ((err.status === 401 || err.status === 404) && current()) save(null);
       throw err;
     }
   })().finally(() => (refreshing = null));
