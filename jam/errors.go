@@ -70,56 +70,60 @@ func (e *Error) Unwrap() []error {
 	return append(e.kinds[:len(e.kinds):len(e.kinds)], e.Err)
 }
 
-// Sentinels for errors.Is. A *Error matches each that applies: a 404 from
-// the key-set endpoint matches both ErrKeySetUnavailable and ErrNotFound; a
-// local verification failure matches ErrNotVerified and exactly one of the
-// reasons ErrMalformedToken … ErrTokenUse.
+// Sentinels for [errors.Is]. A [*Error] matches each that applies: a 404
+// from the key-set endpoint matches both [ErrKeySetUnavailable] and
+// [ErrNotFound]; a local verification failure matches [ErrNotVerified] and
+// exactly one of the reasons [ErrMalformedToken] … [ErrTokenUse].
 var (
-	// ErrBadRequest: JAM answered 400, e.g. an invalid email address, or
-	// refresh on an app that does not allow it; or an argument was empty.
+	// ErrBadRequest means that JAM answered 400, for example to an invalid
+	// email address or to a refresh for an app that does not allow it, or
+	// that an argument was empty.
 	ErrBadRequest = errors.New("jam: bad request")
-	// ErrUnauthorized: JAM answered 401 to refresh (the refresh token is
-	// invalid or expired) or to a logout (the ID token is invalid); or 404
-	// to refresh for an app known to exist (the refresh token was deleted).
+	// ErrUnauthorized means that JAM answered 401 to a refresh (the refresh
+	// token is invalid or expired) or to a logout (the ID token is
+	// invalid), or 404 to a refresh of a deleted refresh token (see
+	// [Client.Refresh]).
 	ErrUnauthorized = errors.New("jam: unauthorized")
-	// ErrNotFound: JAM answered 404: unknown app, or unknown refresh token.
-	// A 404 from Refresh matches it alone until the app's key set has been
-	// fetched, so that a wrong app ID or base URL never reads as a logout.
+	// ErrNotFound means that JAM answered 404: the app, or the refresh
+	// token, is unknown.
 	ErrNotFound = errors.New("jam: not found")
-	// ErrUnexpectedStatus: JAM answered a status it does not document for
-	// the operation (e.g. 500), or a success without the expected body.
+	// ErrUnexpectedStatus means that JAM answered a status it does not
+	// document for the operation, such as 500, or a success without the
+	// expected body.
 	ErrUnexpectedStatus = errors.New("jam: unexpected response")
 
-	// ErrNotVerified: the ID token is not valid. VerifyToken adds one of
-	// the reasons below; VerifyRemote returns it for JAM's 401.
+	// ErrNotVerified means that the ID token is not valid.
+	// [Client.VerifyToken] adds one of the reasons below;
+	// [Client.VerifyRemote] returns it for JAM's 401.
 	ErrNotVerified = errors.New("jam: token not verified")
-	// ErrKeySetUnavailable: the app's JWK Set could not be fetched or
-	// parsed, so the token could be neither accepted nor refused. It does
-	// not match ErrNotVerified: answer 503, not 401.
+	// ErrKeySetUnavailable means that the app's JWK Set could not be
+	// fetched or parsed, so that the token could be neither accepted nor
+	// refused. It does not match [ErrNotVerified]: answer 503, not 401.
 	ErrKeySetUnavailable = errors.New("jam: key set unavailable")
 
-	// ErrMalformedToken: not a JAM ID token: not a compact JWS signed once,
-	// too large, a header over 1 KiB, with a member twice, naming a key
-	// other than by kid (jwk, jku, x5u, x5c, x5t, x5t#S256) or marked
-	// critical, no kid, or claims missing, of the wrong JSON type or given
-	// twice.
+	// ErrMalformedToken means that the token is not a JAM ID token: not a
+	// compact JWS signed once, too large, a header over 1 KiB, with a
+	// member twice, naming a key other than by kid (jwk, jku, x5u, x5c,
+	// x5t, x5t#S256) or marked critical, no kid, or claims missing, of the
+	// wrong JSON type or given twice.
 	ErrMalformedToken = errors.New("jam: malformed token")
-	// ErrAlgorithm: the token is not signed with ES512.
+	// ErrAlgorithm means that the token is not signed with ES512.
 	ErrAlgorithm = errors.New("jam: algorithm not ES512")
-	// ErrUnknownKey: no key in the app's key set has the token's kid, even
-	// after refetching the set.
+	// ErrUnknownKey means that no key in the app's key set has the token's
+	// kid, even after refetching the set.
 	ErrUnknownKey = errors.New("jam: unknown signing key")
-	// ErrSignature: the signature does not match the key.
+	// ErrSignature means that the signature does not match the key.
 	ErrSignature = errors.New("jam: invalid signature")
-	// ErrExpired: exp has passed, leeway included.
+	// ErrExpired means that exp has passed, leeway included.
 	ErrExpired = errors.New("jam: token expired")
-	// ErrNotYetValid: nbf or iat is in the future, leeway included.
+	// ErrNotYetValid means that nbf or iat is in the future, leeway
+	// included.
 	ErrNotYetValid = errors.New("jam: token not valid yet")
-	// ErrIssuer: iss is not Client.Issuer().
+	// ErrIssuer means that iss is not [Client.Issuer].
 	ErrIssuer = errors.New("jam: wrong issuer")
-	// ErrAudience: aud does not contain the app ID.
+	// ErrAudience means that aud does not contain the app ID.
 	ErrAudience = errors.New("jam: wrong audience")
-	// ErrTokenUse: token_use is not "id".
+	// ErrTokenUse means that token_use is not "id".
 	ErrTokenUse = errors.New("jam: token_use not id")
 )
 
@@ -188,3 +192,17 @@ func HTTPStatus(err error) int {
 	}
 	return http.StatusInternalServerError
 }
+
+// Sentinels for what a [TokenExtractor] finds wrong with a request.
+var (
+	// ErrNoToken means that the request carries no ID token.
+	// [Client.Middleware] answers it with 401 and a Bearer challenge, or
+	// lets the request through anonymously with [WithCredentialsOptional].
+	ErrNoToken = errors.New("jam: no token in the request")
+	// ErrInvalidRequest means that the request carries its token in a
+	// malformed way, such as two Authorization headers or an empty token.
+	// [Client.Middleware] answers it with 400 and error="invalid_request".
+	// It is the request's fault, never JAM's, so it matches no sentinel of
+	// JAM's answers.
+	ErrInvalidRequest = errors.New("jam: malformed credentials in the request")
+)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,14 +17,10 @@ import (
 	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
-// newJAM starts a JAM test server standing in for the real service, so that
-// the examples run offline. In a program, New needs only the app ID.
-func newJAM() *jamtest.Server {
-	return jamtest.NewServer(jamtest.WithLogger(slog.New(slog.DiscardHandler)))
-}
-
 func Example() {
-	srv := newJAM()
+	// A JAM test server stands in for the real service, so that the example
+	// runs offline. A program needs only jam.New(appID), or jam.NewFromEnv().
+	srv := jamtest.NewServer()
 	defer srv.Close()
 	ctx := context.Background()
 
@@ -50,7 +45,7 @@ func Example() {
 }
 
 func ExampleClient_Authenticate() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 	client := srv.Client()
 	ctx := context.Background()
@@ -85,7 +80,7 @@ func ExampleTokensFromURL() {
 }
 
 func ExampleClient_VerifyRemote() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 	client := srv.Client()
 	idToken, _ := srv.IssueTokens("ann@example.com")
@@ -99,7 +94,7 @@ func ExampleClient_VerifyRemote() {
 }
 
 func ExampleClient_Refresh() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 	client := srv.Client()
 	ctx := context.Background()
@@ -123,7 +118,7 @@ func ExampleClient_Refresh() {
 }
 
 func ExampleClient_DeleteRefreshToken() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 	client := srv.Client()
 	ctx := context.Background()
@@ -139,7 +134,7 @@ func ExampleClient_DeleteRefreshToken() {
 }
 
 func ExampleClient_DeleteAllRefreshTokens() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 	client := srv.Client()
 	ctx := context.Background()
@@ -160,7 +155,7 @@ func ExampleClient_DeleteAllRefreshTokens() {
 }
 
 func ExampleClient_JWKS() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 
 	set, err := srv.Client().JWKS(context.Background())
@@ -175,7 +170,7 @@ func ExampleClient_JWKS() {
 }
 
 func ExampleClient_Middleware() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 	client := srv.Client()
 
@@ -210,7 +205,7 @@ func ExampleClient_Middleware() {
 // endpoint (/debug/vars), needs no metrics dependency: a Func is called on
 // every scrape, and Stats is cheap enough for that.
 func ExampleClient_Stats() {
-	srv := newJAM()
+	srv := jamtest.NewServer() // stands in for JAM
 	defer srv.Close()
 	client := srv.Client()
 

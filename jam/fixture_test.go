@@ -19,6 +19,7 @@ import (
 	"github.com/go-jam/go-jam/jam"
 	"github.com/go-jam/go-jam/jam/internal/contract"
 	"github.com/go-jam/go-jam/jam/internal/contracttest"
+	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
 const (
@@ -29,25 +30,8 @@ const (
 // testNow is the fixed time the tests' clocks start at.
 var testNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable clock for WithClock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: testNow} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns a settable clock for WithClock, at testNow.
+func newClock() *jamtest.Clock { return jamtest.NewClock(testNow) }
 
 // signingKey is a P-521 key and its kid, as JAM holds them.
 type signingKey struct {
@@ -258,7 +242,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 // client returns a jam client for testAppID at the key server, on clk.
-func (ks *keyServer) client(t testing.TB, clk *clock, opts ...jam.Option) *jam.Client {
+func (ks *keyServer) client(t testing.TB, clk *jamtest.Clock, opts ...jam.Option) *jam.Client {
 	t.Helper()
 	opts = append([]jam.Option{jam.WithBaseURL(ks.URL), jam.WithClock(clk.Now), jam.WithHTTPClient(contracttest.CheckedClient(t))}, opts...)
 	c, err := jam.New(testAppID, opts...)

@@ -1,27 +1,3 @@
-// Package jam is a client for Just Authenticate Me (JAM), a magic-link
-// authentication service.
-//
-// A Client starts logins (Authenticate), verifies the ES512 ID tokens users
-// send on every request locally against the app's JWK Set (VerifyToken),
-// refreshes them (Refresh) and logs users out (DeleteRefreshToken,
-// DeleteAllRefreshTokens). The key set is fetched on first use and cached;
-// it is refetched in the background once older than its max age, and,
-// within a rate limit, when a token names a key the cache does not hold. A
-// Client starts no goroutine while idle and needs no Close.
-//
-// # Errors
-//
-// Every error a Client returns is, or wraps, a *Error, which says which
-// operation failed, JAM's HTTP status and JAM's message. Match the kind of
-// failure with errors.Is and the sentinels: ErrBadRequest, ErrUnauthorized,
-// ErrNotFound, ErrUnexpectedStatus for JAM's answers; ErrNotVerified, with
-// one reason such as ErrExpired or ErrSignature, for a token that is not
-// valid; ErrKeySetUnavailable when the key set could not be had. An HTTP
-// handler answers 401 for ErrNotVerified and 503 for ErrKeySetUnavailable.
-// A cancelled or expired context matches context.Canceled or
-// context.DeadlineExceeded.
-//
-// No error text holds a token, an email address or a response body.
 package jam
 
 import (
@@ -30,12 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -59,16 +32,6 @@ const (
 	opTokensFromURL = "read redirect URL"
 )
 
-// Defaults of the options, and the bound on a key-set fetch, which runs on
-// behalf of every caller waiting and so cannot use one caller's context.
-const (
-	defaultTimeout   = 10 * time.Second
-	defaultLeeway    = time.Minute
-	defaultRefetch   = 10 * time.Second
-	defaultMaxAge    = time.Hour
-	keySetFetchLimit = 10 * time.Second
-)
-
 // Client talks to JAM on behalf of one app. It is safe for concurrent use;
 // create one per app and share it, so that its key-set cache is shared too.
 type Client struct {
@@ -84,175 +47,15 @@ type Client struct {
 	log     *slog.Logger
 	stats   counters
 	retries int
-	wait    func(context.Context, time.Duration) error // between attempts
+	// issuerWarnings limits the Warn records of tokens refused for their
+	// issuer to one a minute: the mistake shows, the log is not flooded.
+	issuerWarnings *rate.Limiter
+	wait           func(context.Context, time.Duration) error // between attempts
 
 	// Options applied in New.
 	cacheSize       int // 0 for no cache
 	refetchInterval time.Duration
 	maxAge          time.Duration
-}
-
-// An Option configures a Client in New.
-type Option func(*Client) error
-
-// WithBaseURL sets the address of the JAM service; the default is
-// DefaultBaseURL. It must be an absolute http or https URL; a trailing slash
-// is ignored. Point it at a jamtest.Server, or a proxy, in tests.
-func WithBaseURL(rawURL string) Option {
-	return func(c *Client) error {
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			return fmt.Errorf("jam: base URL: %w", err)
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return errors.New("jam: base URL must be an absolute http(s) URL without user info, query or fragment")
-		}
-		c.baseURL = strings.TrimRight(u.String(), "/")
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client for every call to JAM, key-set
-// fetches included. The default is a client with a 10-second timeout; nil
-// means the default.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) error {
-		if hc != nil {
-			c.hc = hc
-		}
-		return nil
-	}
-}
-
-// WithLeeway sets the clock skew allowed when checking exp, nbf and iat;
-// the default is one minute. It must not be negative.
-func WithLeeway(d time.Duration) Option {
-	return func(c *Client) error {
-		if d < 0 {
-			return errors.New("jam: negative leeway")
-		}
-		c.leeway = d
-		return nil
-	}
-}
-
-// WithClock sets the function that tells the time, for tests; the default,
-// and nil, mean time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(c *Client) error {
-		if now != nil {
-			c.now = now
-		}
-		return nil
-	}
-}
-
-// WithRefetchInterval bounds the key-set fetches that tokens naming a kid
-// the Client does not hold can cause: one per interval on average, from a
-// token bucket that holds one; the default is 10 seconds. A flood of forged
-// tokens then costs JAM at most 6 fetches a minute, and a key JAM publishes
-// verifies within one interval even during such a flood. The first fetch
-// is not counted, so a key rotated right after start-up verifies at once.
-// Zero removes the bound, which a production Client MUST NOT do; negative
-// is an error.
-func WithRefetchInterval(d time.Duration) Option {
-	return func(c *Client) error {
-		if d < 0 {
-			return errors.New("jam: negative refetch interval")
-		}
-		c.refetchInterval = d
-		return nil
-	}
-}
-
-// WithRetries sets how many times a call to JAM is retried after a
-// transient failure; the default is 2, and 0 turns retries off. Only what
-// a repeat cannot harm is retried: the key-set fetch, VerifyRemote,
-// Refresh and the logouts on a failed connection and on 429, 502, 503 and
-// 504; Authenticate, which sends an email, only when the request never
-// left (no connection could be made) or JAM refused it with a Retry-After
-// (429, 503). Waits grow exponentially with full jitter, honour
-// Retry-After, and add up to at most 2 seconds a call, within the caller's
-// context; a Retry-After longer than that ends the call at once. A key-set
-// fetch that many verifications wait on is retried once for all of them.
-// Negative is an error.
-func WithRetries(n int) Option {
-	return func(c *Client) error {
-		if n < 0 {
-			return errors.New("jam: negative retries")
-		}
-		c.retries = n
-		return nil
-	}
-}
-
-// WithKeySetMaxAge sets how long the key set is used before a verification
-// refetches it; the default is one hour. The refetch runs in the
-// background, so no request waits for it: the keys held keep serving until
-// it succeeds, and after it fails, when it is retried within the refetch
-// rate limit (WithRefetchInterval). A key JAM has removed stops verifying,
-// and the tokens it verified leave the cache, once the refetch succeeds:
-// within one max age and one fetch. A Cache-Control max-age on JAM's
-// response shortens it for that set, but not below the refetch interval.
-// It must be positive.
-func WithKeySetMaxAge(d time.Duration) Option {
-	return func(c *Client) error {
-		if d <= 0 {
-			return errors.New("jam: key-set max age must be positive")
-		}
-		c.maxAge = d
-		return nil
-	}
-}
-
-// WithIssuer sets the iss claim VerifyToken expects; the default is the
-// base URL, a slash and the app ID, which is JAM's issuer when the Client
-// talks to JAM directly. Set it when the base URL is a proxy or carries a
-// path prefix that JAM does not know of.
-func WithIssuer(iss string) Option {
-	return func(c *Client) error {
-		if iss == "" {
-			return errors.New("jam: empty issuer")
-		}
-		c.issuer = iss
-		return nil
-	}
-}
-
-// WithLogger sets where the Client logs the life of its key set, with its
-// attributes grouped under "jam": each fetch (Debug: key count, duration),
-// each failed fetch (Warn: the status or cause), keys added or removed
-// (Info: their kids), and a refetch for an unknown kid that the rate limit
-// refused (Debug). Nothing logged holds a token, an email address or a
-// response body. The default, and nil, mean no logs.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *Client) error {
-		if l != nil {
-			c.log = l.WithGroup("jam")
-		}
-		return nil
-	}
-}
-
-// DefaultCacheSize is how many verified tokens a Client remembers unless
-// WithCacheSize says otherwise. Full, such a cache holds about 10 MiB
-// (BENCHMARKS.md).
-const DefaultCacheSize = 10_000
-
-// WithCacheSize sets how many verified tokens VerifyToken remembers, those
-// least likely to be used again forgotten first (otter's W-TinyLFU, which
-// serves concurrent hits without a shared lock); the default is
-// DefaultCacheSize.
-// Zero turns the cache off: every call then checks the signature. Negative
-// is an error.
-func WithCacheSize(n int) Option {
-	return func(c *Client) error {
-		if n < 0 {
-			return errors.New("jam: negative cache size")
-		}
-		c.cacheSize = n
-		return nil
-	}
 }
 
 // New returns a Client for the app with the given ID. It does no I/O: the
@@ -272,7 +75,9 @@ func New(appID string, opts ...Option) (*Client, error) {
 
 		log:     slog.New(slog.DiscardHandler),
 		retries: defaultRetries,
-		wait:    sleep,
+
+		issuerWarnings: rate.NewLimiter(rate.Every(time.Minute), 1),
+		wait:           sleep,
 
 		cacheSize:       DefaultCacheSize,
 		refetchInterval: defaultRefetch,
@@ -308,13 +113,13 @@ func New(appID string, opts ...Option) (*Client, error) {
 		refetch = rate.Every(c.refetchInterval)
 	}
 	c.keys = &keySet{
-		fetch:   c.fetchKeySet,
-		now:     c.now,
-		maxAge:  c.maxAge,
-		refetch: rate.NewLimiter(refetch, 1),
-		minAge:  min(c.refetchInterval, c.maxAge),
-		log:     c.log,
-		stats:   &c.stats,
+		fetch:           c.fetchKeySet,
+		now:             c.now,
+		maxAge:          c.maxAge,
+		refetch:         rate.NewLimiter(refetch, 1),
+		refetchInterval: min(c.refetchInterval, c.maxAge),
+		log:             c.log,
+		stats:           &c.stats,
 	}
 	c.keys.state.Store(&keyState{})
 	return c, nil
@@ -481,71 +286,4 @@ func bearer(idToken string) jamclient.RequestEditorFn {
 
 func emptyArgument(op, what string) *Error {
 	return &Error{Op: op, Err: errors.New("empty " + what), kinds: []error{ErrBadRequest}}
-}
-
-// Tokens are the tokens JAM's magic-link redirect carries.
-//
-// They print (fmt, with any verb), log (log/slog) and marshal to JSON as
-// REDACTED, so that a struct holding them can be logged whole. Use the
-// fields themselves to hand the tokens on, to cookies or a browser.
-type Tokens struct {
-	IDToken      string
-	RefreshToken string // empty when the app does not allow refresh
-}
-
-// String returns the tokens redacted.
-func (t Tokens) String() string {
-	return "{IDToken:" + redacted(t.IDToken) + " RefreshToken:" + redacted(t.RefreshToken) + "}"
-}
-
-// Format prints the tokens redacted whatever the verb and flags, so that
-// %#v, %x or %d show no more than %v.
-func (t Tokens) Format(f fmt.State, _ rune) {
-	io.WriteString(f, t.String())
-}
-
-// LogValue returns the tokens redacted, for log/slog.
-func (t Tokens) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("id_token", redacted(t.IDToken)),
-		slog.String("refresh_token", redacted(t.RefreshToken)),
-	)
-}
-
-// MarshalJSON returns the tokens redacted, for the JSON log handlers that
-// marshal the structs they are given.
-func (t Tokens) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{"IDToken": redacted(t.IDToken), "RefreshToken": redacted(t.RefreshToken)})
-}
-
-func redacted(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "REDACTED"
-}
-
-// TokensFromURL reads the tokens from the URL JAM redirects the user to
-// after the magic link: the query parameters idToken and, when the app
-// allows refresh, refreshToken. The ID token is not verified here.
-func TokensFromURL(u *url.URL) (Tokens, error) {
-	if u == nil {
-		return Tokens{}, emptyArgument(opTokensFromURL, "URL")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return Tokens{}, &Error{Op: opTokensFromURL, Err: errors.New("query string is not valid"), kinds: []error{ErrBadRequest}}
-	}
-	id, refresh := q["idToken"], q["refreshToken"]
-	switch {
-	case len(id) != 1 || id[0] == "":
-		return Tokens{}, &Error{Op: opTokensFromURL, Err: errors.New("want exactly one non-empty idToken parameter"), kinds: []error{ErrBadRequest}}
-	case len(refresh) > 1:
-		return Tokens{}, &Error{Op: opTokensFromURL, Err: errors.New("more than one refreshToken parameter"), kinds: []error{ErrBadRequest}}
-	}
-	t := Tokens{IDToken: id[0]}
-	if len(refresh) == 1 {
-		t.RefreshToken = refresh[0]
-	}
-	return t, nil
 }

@@ -2,14 +2,10 @@ package jam_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +16,7 @@ import (
 	"github.com/go-jam/go-jam/jam"
 	"github.com/go-jam/go-jam/jam/internal/contract"
 	"github.com/go-jam/go-jam/jam/internal/contracttest"
+	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
 // recorded is what a stub JAM saw of one request.
@@ -190,93 +187,6 @@ func TestRequests(t *testing.T) {
 	}
 }
 
-// TestResponses maps every operation × status to the error a caller sees.
-func TestResponses(t *testing.T) {
-	stub := newStubJAM(t)
-	client := stub.client(t)
-	idToken := idTokenFor(t)
-	secrets := []string{idToken, testEmail}
-
-	statuses := []struct {
-		name    string
-		status  int
-		body    string
-		fault   bool // off-contract on purpose
-		want    func(op operation) error
-		message string
-	}{
-		{"400", 400, `{"message":"Invalid email"}`, false, func(operation) error { return jam.ErrBadRequest }, "Invalid email"},
-		{"400 empty body", 400, ``, true, func(operation) error { return jam.ErrBadRequest }, ""},
-		{"401", 401, `{"message":"ID token is invalid"}`, false, func(op operation) error { return op.on401 }, "ID token is invalid"},
-		{"401 no body", 401, ``, true, func(op operation) error { return op.on401 }, ""},
-		{"404", 404, `{"message":"App not found"}`, false, func(operation) error { return jam.ErrNotFound }, "App not found"},
-		{"404 truncated JSON", 404, `{"message":"App not fo`, true, func(operation) error { return jam.ErrNotFound }, ""},
-		{"500", 500, `{"message":"Internal Server Error"}`, false, func(operation) error { return jam.ErrUnexpectedStatus }, "Internal Server Error"},
-		{"HTML 502", 502, `<html><body><h1>502 Bad Gateway</h1></body></html>`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
-		{"message not a string", 400, `{"message":{"text":"x"}}`, true, func(operation) error { return jam.ErrBadRequest }, ""},
-		{"message echoing secrets", 400, `{"message":"bad ` + testEmail + ` or eve@example.org or ` + idToken + `"}`, false, func(operation) error { return jam.ErrBadRequest }, "bad REDACTED or REDACTED or REDACTED"},
-		{"message echoing an opaque token", 400, `{"message":"refresh token dGhpcyBpcyBhIHRva2VuMTIzNDU2 unknown; internationalization"}`, false, func(operation) error { return jam.ErrBadRequest }, "refresh token REDACTED unknown; internationalization"},
-		{"message with control characters", 400, `{"message":"line\nbreak\u001b[31m"}`, false, func(operation) error { return jam.ErrBadRequest }, "line break [31m"},
-		{"body over 1 MiB", 500, `{"message":"` + strings.Repeat("x", 1<<20) + `"}`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
-		{"body of 10 MiB", 200, `{"idToken":"` + strings.Repeat("x", 10<<20) + `"}`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
-	}
-	for _, op := range operations(idToken) {
-		for _, st := range statuses {
-			t.Run(op.name+"/"+st.name, func(t *testing.T) {
-				stub.respondAs(st.status, st.body, st.fault)
-				err := op.call(context.Background(), client)
-				want := st.want(op)
-				if !errors.Is(err, want) {
-					t.Fatalf("%s() = %v, want %v", op.name, err, want)
-				}
-				if op.always != nil && !errors.Is(err, op.always) {
-					t.Errorf("%s() = %v, want it to match %v too", op.name, err, op.always)
-				}
-				var e *jam.Error
-				if !errors.As(err, &e) {
-					t.Fatalf("%s() = %T, want *jam.Error", op.name, err)
-				}
-				if e.Op != op.name || e.StatusCode != st.status || e.Message != st.message {
-					t.Errorf("%s() = {Op %q, StatusCode %d, Message %q}, want {%q, %d, %q}", op.name, e.Op, e.StatusCode, e.Message, op.name, st.status, st.message)
-				}
-				assertNoSecrets(t, err, secrets...)
-				if strings.Contains(err.Error(), "xxxxxxxx") || strings.Contains(err.Error(), "<html>") {
-					t.Errorf("%s() error text %q holds the body", op.name, err)
-				}
-			})
-		}
-	}
-}
-
-// TestRefreshTokenRedacted: an opaque refresh token has no shape to spot,
-// so the calls that send one redact it by value.
-func TestRefreshTokenRedacted(t *testing.T) {
-	stub := newStubJAM(t)
-	client := stub.client(t)
-	ctx := context.Background()
-	stub.respond(http.StatusUnauthorized, `{"message":"Refresh token `+awkwardRefresh+` was invalid"}`)
-
-	_, err := client.Refresh(ctx, awkwardRefresh)
-	assertNoSecrets(t, err, awkwardRefresh)
-
-	// JAM may echo a secret percent-encoded, as a path or a query has it.
-	escaped := []string{url.PathEscape(awkwardRefresh), url.QueryEscape(awkwardRefresh)}
-	stub.respond(http.StatusNotFound, `{"message":"Refresh token `+escaped[0]+` or `+escaped[1]+` not found"}`)
-	err = client.DeleteRefreshToken(ctx, "id-token", awkwardRefresh)
-	assertNoSecrets(t, err, append(escaped, awkwardRefresh)...)
-	stub.respond(http.StatusBadRequest, `{"message":"Invalid email `+url.QueryEscape("ann+jam@example.com")+`"}`)
-	err = client.Authenticate(ctx, "ann+jam@example.com")
-	assertNoSecrets(t, err, url.QueryEscape("ann+jam@example.com"), url.PathEscape("ann+jam@example.com"))
-
-	stub.respond(http.StatusUnauthorized, `{"message":"Refresh token `+awkwardRefresh+` was invalid"}`)
-	err = client.DeleteRefreshToken(ctx, "id", awkwardRefresh)
-	assertNoSecrets(t, err, awkwardRefresh)
-	var e *jam.Error
-	if errors.As(err, &e); e.Message != "Refresh token REDACTED was invalid" {
-		t.Errorf("DeleteRefreshToken() Message = %q, want the refresh token REDACTED", e.Message)
-	}
-}
-
 func assertNoSecrets(t *testing.T, err error, secrets ...string) {
 	t.Helper()
 	text := err.Error()
@@ -286,33 +196,6 @@ func assertNoSecrets(t *testing.T, err error, secrets ...string) {
 	for _, s := range secrets {
 		if strings.Contains(text, s) {
 			t.Errorf("error text %q holds the secret %q", text, s)
-		}
-	}
-}
-
-func TestSuccessWithoutExpectedBody(t *testing.T) {
-	stub := newStubJAM(t)
-	client := stub.client(t)
-	ctx := context.Background()
-
-	for _, body := range []string{``, `{}`, `{"idToken":""}`, `{"idToken":42}`, `<html>ok</html>`} {
-		stub.respond(http.StatusOK, body)
-		_, err := client.Refresh(ctx, "rt")
-		if !errors.Is(err, jam.ErrUnexpectedStatus) {
-			t.Errorf("Refresh() on 200 %q = %v, want ErrUnexpectedStatus", body, err)
-		}
-	}
-
-	stub.respond(http.StatusOK, `{"idToken":"new-token"}`)
-	if got, err := client.Refresh(ctx, "rt"); err != nil || got != "new-token" {
-		t.Errorf("Refresh() = %q, %v; want new-token, nil", got, err)
-	}
-
-	// 204 and 200 both mean done for the calls that return nothing.
-	for _, status := range []int{http.StatusOK, http.StatusNoContent} {
-		stub.respond(status, "")
-		if err := client.DeleteAllRefreshTokens(ctx, "id"); err != nil {
-			t.Errorf("DeleteAllRefreshTokens() on %d = %v, want nil", status, err)
 		}
 	}
 }
@@ -367,77 +250,6 @@ func TestEmptyArguments(t *testing.T) {
 	}
 }
 
-func TestTransportFailures(t *testing.T) {
-	idToken := idTokenFor(t)
-
-	t.Run("connection refused", func(t *testing.T) {
-		stub := newStubJAM(t)
-		client := stub.client(t)
-		stub.Close()
-		for _, op := range operations(idToken) {
-			err := op.call(context.Background(), client)
-			var e *jam.Error
-			if !errors.As(err, &e) || e.StatusCode != 0 || e.Op != op.name {
-				t.Errorf("%s() = %#v, want a *jam.Error for %s with no status", op.name, err, op.name)
-			}
-			// The URL, which may hold a refresh token, stays out of the text.
-			assertNoSecrets(t, err, idToken, testEmail, url.PathEscape(awkwardRefresh), stub.URL)
-		}
-	})
-
-	// A server that never answers, for the timeout and cancel cases.
-	hang := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(hang) })
-
-	t.Run("context deadline", func(t *testing.T) {
-		client, _ := jam.New(testAppID, jam.WithBaseURL(slow.URL))
-		for _, op := range operations(idToken) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			err := op.call(ctx, client)
-			cancel()
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("%s() = %v, want context.DeadlineExceeded", op.name, err)
-			}
-		}
-	})
-
-	t.Run("context cancelled mid-request", func(t *testing.T) {
-		client, _ := jam.New(testAppID, jam.WithBaseURL(slow.URL))
-		for _, op := range operations(idToken) {
-			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(20*time.Millisecond, cancel)
-			start := time.Now()
-			err := op.call(ctx, client)
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("%s() = %v, want context.Canceled", op.name, err)
-			}
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("%s() returned %v after cancel, want promptly", op.name, d)
-			}
-		}
-	})
-
-	t.Run("HTTP client timeout", func(t *testing.T) {
-		client, _ := jam.New(testAppID, jam.WithBaseURL(slow.URL), jam.WithHTTPClient(&http.Client{Timeout: 20 * time.Millisecond}))
-		err := client.Authenticate(context.Background(), testEmail)
-		var e *jam.Error
-		if !errors.As(err, &e) || e.StatusCode != 0 {
-			t.Fatalf("Authenticate() = %v, want a *jam.Error with no status", err)
-		}
-		var timeout interface{ Timeout() bool }
-		if !errors.As(err, &timeout) || !timeout.Timeout() {
-			t.Errorf("Authenticate() = %v, want a timeout", err)
-		}
-	})
-}
-
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -456,6 +268,8 @@ func TestNew(t *testing.T) {
 		{"relative base URL", testAppID, []jam.Option{jam.WithBaseURL("/jam")}, true, ""},
 		{"base URL not http", testAppID, []jam.Option{jam.WithBaseURL("ftp://jam.example")}, true, ""},
 		{"base URL with query", testAppID, []jam.Option{jam.WithBaseURL("https://jam.example/?x=1")}, true, ""},
+		{"base URL without a scheme", testAppID, []jam.Option{jam.WithBaseURL("127.0.0.1:8787")}, true, ""},
+		{"base URL host:port", testAppID, []jam.Option{jam.WithBaseURL("localhost:8787")}, true, ""},
 		{"base URL unparsable", testAppID, []jam.Option{jam.WithBaseURL("http://[::1")}, true, ""},
 		{"negative leeway", testAppID, []jam.Option{jam.WithLeeway(-time.Second)}, true, ""},
 		{"negative refetch interval", testAppID, []jam.Option{jam.WithRefetchInterval(-time.Second)}, true, ""},
@@ -499,87 +313,79 @@ func TestBaseURLPathReachesServer(t *testing.T) {
 	}
 }
 
-func TestTokensFromURL(t *testing.T) {
-	tests := []struct {
-		url     string
-		want    jam.Tokens
-		wantErr bool
-	}{
-		{"https://app.example/cb?idToken=a.b.c&refreshToken=r%2Bs%2Ft", jam.Tokens{IDToken: "a.b.c", RefreshToken: "r+s/t"}, false},
-		{"https://app.example/cb?idToken=a.b.c", jam.Tokens{IDToken: "a.b.c"}, false},
-		{"https://app.example/cb?next=%2F&idToken=a.b.c&refreshToken=", jam.Tokens{IDToken: "a.b.c"}, false},
-		{"https://app.example/cb", jam.Tokens{}, true},
-		{"https://app.example/cb?idToken=", jam.Tokens{}, true},
-		{"https://app.example/cb?idToken=a&idToken=b", jam.Tokens{}, true},
-		{"https://app.example/cb?idToken=a&refreshToken=r&refreshToken=s", jam.Tokens{}, true},
-		{"https://app.example/cb?idToken=a;b", jam.Tokens{}, true},
-		{"https://app.example/cb?idToken=%zz", jam.Tokens{}, true},
+// TestRefreshNotFound: JAM answers 404 for a deleted refresh token, and
+// for an unknown app. Only once the key set has loaded, proving the app
+// exists, does the 404 read as a dead refresh token.
+func TestRefreshNotFound(t *testing.T) {
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	idToken, refreshToken := srv.IssueTokens(testEmail)
+	srv.SetFault(jamtest.OpRefreshToken, jamtest.Fault{Status: 404, ContentType: "application/json", Body: []byte(`{"message":"Refresh token not found"}`)})
+
+	client := srv.Client()
+	_, err := client.Refresh(ctx, refreshToken)
+	if !errors.Is(err, jam.ErrNotFound) || errors.Is(err, jam.ErrUnauthorized) {
+		t.Fatalf("Refresh() before the key set loaded = %v, want ErrNotFound alone", err)
 	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := jam.TokensFromURL(u)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("TokensFromURL(%q) = %+v, %v; want %+v, error %v", tt.url, got, err, tt.want, tt.wantErr)
-		}
-		if err != nil && !errors.Is(err, jam.ErrBadRequest) {
-			t.Errorf("TokensFromURL(%q) = %v, want ErrBadRequest", tt.url, err)
-		}
+	if _, err := client.VerifyToken(ctx, idToken); err != nil {
+		t.Fatalf("VerifyToken() = %v", err)
 	}
-	if _, err := jam.TokensFromURL(nil); !errors.Is(err, jam.ErrBadRequest) {
-		t.Errorf("TokensFromURL(nil) = %v, want ErrBadRequest", err)
+	_, err = client.Refresh(ctx, refreshToken)
+	if !errors.Is(err, jam.ErrNotFound) || !errors.Is(err, jam.ErrUnauthorized) {
+		t.Fatalf("Refresh() once the key set loaded = %v, want ErrUnauthorized and ErrNotFound", err)
+	}
+	if got := jam.HTTPStatus(err); got != http.StatusUnauthorized {
+		t.Errorf("HTTPStatus(%v) = %d, want 401", err, got)
+	}
+
+	// A wrong app ID: its key set never loads, so the 404 stays a
+	// configuration error however often it is met.
+	wrong, err := jam.New("another-app", jam.WithBaseURL(srv.URL), jam.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wrong.VerifyToken(ctx, idToken); !errors.Is(err, jam.ErrKeySetUnavailable) {
+		t.Fatalf("VerifyToken() for an unknown app = %v, want ErrKeySetUnavailable", err)
+	}
+	srv.ClearFaults()
+	_, err = wrong.Refresh(ctx, refreshToken)
+	if !errors.Is(err, jam.ErrNotFound) || errors.Is(err, jam.ErrUnauthorized) {
+		t.Fatalf("Refresh() for an unknown app = %v, want ErrNotFound alone", err)
 	}
 }
 
-// TestTokensRedacted prints Tokens with every verb and flag of fmt, alone,
-// by pointer and inside a struct, and logs them: no form may show a token,
-// or its hex.
-func TestTokensRedacted(t *testing.T) {
-	tok := jam.Tokens{IDToken: "secret-id", RefreshToken: "secret-refresh"}
-	secrets := []string{"secret", fmt.Sprintf("%x", "secret"), fmt.Sprintf("%X", "secret")}
-	check := func(what, s string) {
-		t.Helper()
-		for _, secret := range secrets {
-			if strings.Contains(s, secret) {
-				t.Errorf("%s = %q, want the tokens REDACTED", what, s)
-			}
-		}
-	}
-	type session struct {
-		User   string
-		Tokens jam.Tokens
-	}
-	// %p is left out: go vet refuses it for anything but a pointer, and fmt
-	// prints a value given a verb it does not take without calling any of
-	// its methods; for a pointer it prints the address alone.
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "% x", "%X", "%d", "%T", "%t", "%c", "%U", "%b", "%o", "%e", "%g", "%10.4s", "%-40v"} {
-		for _, arg := range []any{tok, &tok, session{"ann", tok}, []jam.Tokens{tok}, map[string]jam.Tokens{"t": tok}} {
-			check(fmt.Sprintf("Sprintf(%q, %T)", verb, arg), fmt.Sprintf(verb, arg))
-		}
-	}
-	check("Sprintf(%p, *jam.Tokens)", fmt.Sprintf("%p", &tok))
-	data, err := json.Marshal(session{"ann", tok})
-	if err != nil {
-		t.Fatalf("json.Marshal(session) = %v", err)
-	}
-	check("json.Marshal", string(data))
-	check("Sprint", fmt.Sprint(tok))
-	check("Sprintln", fmt.Sprintln(tok, &tok))
-	if s := fmt.Sprint(tok); !strings.Contains(s, "REDACTED") {
-		t.Errorf("Sprint(tokens) = %q, want REDACTED in place of each token", s)
+func TestNewFromEnv(t *testing.T) {
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	idToken, _ := srv.IssueTokens(testEmail)
+
+	t.Setenv(jam.EnvAppID, "")
+	t.Setenv(jam.EnvBaseURL, srv.URL)
+	if _, err := jam.NewFromEnv(); err == nil {
+		t.Fatal("NewFromEnv() with JAM_APP_ID unset = nil error, want one")
 	}
 
-	for _, newHandler := range []func(io.Writer) slog.Handler{
-		func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
-		func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
-	} {
-		var b strings.Builder
-		slog.New(newHandler(&b)).Info("login", "tokens", tok, "session", session{"ann", tok})
-		check("a log line", b.String())
-		if !strings.Contains(b.String(), "REDACTED") {
-			t.Errorf("log line %q, want REDACTED in place of each token", b.String())
-		}
+	t.Setenv(jam.EnvAppID, srv.AppID)
+	client, err := jam.NewFromEnv()
+	if err != nil {
+		t.Fatalf("NewFromEnv() = %v", err)
+	}
+	if _, err := client.VerifyToken(context.Background(), idToken); err != nil {
+		t.Errorf("VerifyToken() through NewFromEnv's client = %v, want nil", err)
+	}
+
+	t.Setenv(jam.EnvBaseURL, "127.0.0.1:8787")
+	if _, err := jam.NewFromEnv(); err == nil {
+		t.Error("NewFromEnv() with a base URL without a scheme = nil error, want one")
+	}
+	// Options given after the environment win.
+	t.Setenv(jam.EnvBaseURL, "http://127.0.0.1:1")
+	client, err = jam.NewFromEnv(jam.WithBaseURL(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.VerifyToken(context.Background(), idToken); err != nil {
+		t.Errorf("VerifyToken() with WithBaseURL over JAM_BASE_URL = %v, want nil", err)
 	}
 }

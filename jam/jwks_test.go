@@ -8,330 +8,15 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/go-jam/go-jam/jam"
+	"github.com/go-jam/go-jam/jam/jamtest"
+	jose "github.com/go-jose/go-jose/v4"
 )
-
-func TestKeyRotation(t *testing.T) {
-	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
-	ks := newKeyServer(t, k1)
-	clk := newClock()
-	client := ks.client(t, clk)
-	ctx := context.Background()
-	c := claims(ks.URL, testNow)
-
-	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(key-1) = %v", err)
-	}
-
-	// JAM rotates right after the cache warmed up: the first fetch is not
-	// counted against the refetch rate, so the new kid is fetched at once.
-	ks.setKeys(t, k2)
-	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, k2.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(key-2 after rotation) = %v", err)
-	}
-	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("fetches = %d, want 2 (warm-up, one refetch)", n)
-	}
-
-	// The refetch replaced the set: key-1 is gone.
-	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
-	assertRefused(t, err, jam.ErrUnknownKey)
-	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("fetches = %d, want 2: an unknown kid right after a refetch fetches nothing", n)
-	}
-
-	// A flood of unknown kids within the refetch interval costs no request.
-	for i := range 100 {
-		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, fmt.Sprintf("forged-%d", i), c, nil))
-		assertRefused(t, err, jam.ErrUnknownKey)
-	}
-	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("fetches after a flood of unknown kids = %d, want 2", n)
-	}
-
-	// After the interval, an unknown kid may refetch once more.
-	clk.Advance(10 * time.Second)
-	k3 := newSigningKey(t, "key-3")
-	ks.setKeys(t, k2, k3)
-	if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k3.priv, k3.kid, c, nil)); err != nil {
-		t.Fatalf("VerifyToken(key-3 after the refetch interval) = %v", err)
-	}
-	if n := ks.fetches.Load(); n != 3 {
-		t.Errorf("fetches = %d, want 3", n)
-	}
-}
-
-func TestRefetchIntervalOption(t *testing.T) {
-	k1 := newSigningKey(t, "key-1")
-	tests := []struct {
-		interval time.Duration
-		want     int32 // fetches: the warm-up, then for unknown kids 30 s apart
-	}{
-		{time.Hour, 2},        // the first unknown kid
-		{time.Minute, 3},      // the first and the third
-		{10 * time.Second, 4}, // the default: every one
-		{0, 4},                // no bound
-	}
-	for _, tt := range tests {
-		t.Run(tt.interval.String(), func(t *testing.T) {
-			ks := newKeyServer(t, k1)
-			clk := newClock()
-			client := ks.client(t, clk, jam.WithRefetchInterval(tt.interval))
-			c := claims(ks.URL, testNow)
-			if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
-				t.Fatalf("VerifyToken(warm-up) = %v", err)
-			}
-			for i := range 3 {
-				_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
-				assertRefused(t, err, jam.ErrUnknownKey)
-				clk.Advance(30 * time.Second)
-			}
-			if n := ks.fetches.Load(); n != tt.want {
-				t.Errorf("WithRefetchInterval(%v): fetches = %d, want %d", tt.interval, n, tt.want)
-			}
-		})
-	}
-
-	// Without a bound, unknown kids in the same instant each refetch.
-	ks := newKeyServer(t, k1)
-	client := ks.client(t, newClock(), jam.WithRefetchInterval(0))
-	c := claims(ks.URL, testNow)
-	for i := range 3 {
-		client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
-	}
-	if n := ks.fetches.Load(); n != 3 {
-		t.Errorf("WithRefetchInterval(0): fetches for 3 unknown kids at once = %d, want 3", n)
-	}
-}
-
-func TestConcurrentFirstVerifications(t *testing.T) {
-	key := newSigningKey(t, "key-1")
-	ks := newKeyServer(t, key)
-	client := ks.client(t, newClock())
-	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
-
-	// Enough callers to pile up on the fetch; each then checks a P-521
-	// signature, which the race detector makes slow.
-	const callers = 200
-	gate := ks.hold()
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Go(func() {
-			_, err := client.VerifyToken(context.Background(), token)
-			errs <- err
-		})
-	}
-	close(gate)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("VerifyToken() = %v", err)
-		}
-	}
-	if n := ks.fetches.Load(); n != 1 {
-		t.Errorf("%d concurrent first verifications fetched the key set %d times, want 1", callers, n)
-	}
-}
-
-// TestWaitersHonourOwnContext: a caller that gives up does not cancel the
-// fetch the others wait on.
-func TestWaitersHonourOwnContext(t *testing.T) {
-	key := newSigningKey(t, "key-1")
-	ks := newKeyServer(t, key)
-	client := ks.client(t, newClock())
-	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
-	gate := ks.hold()
-
-	impatient, cancel := context.WithCancel(context.Background())
-	first := make(chan error)
-	go func() {
-		_, err := client.VerifyToken(impatient, token)
-		first <- err
-	}()
-	second := make(chan error)
-	go func() {
-		_, err := client.VerifyToken(context.Background(), token)
-		second <- err
-	}()
-	ks.awaitFetches(t, 1)
-
-	cancel()
-	if err := <-first; !errors.Is(err, context.Canceled) || !errors.Is(err, jam.ErrKeySetUnavailable) {
-		t.Errorf("VerifyToken(cancelled) = %v, want context.Canceled and ErrKeySetUnavailable", err)
-	}
-	close(gate)
-	if err := <-second; err != nil {
-		t.Errorf("VerifyToken(patient) = %v, want nil", err)
-	}
-	if n := ks.fetches.Load(); n != 1 {
-		t.Errorf("fetches = %d, want 1", n)
-	}
-}
-
-// TestKeySetFaults is the fault matrix of the key-set endpoint: each fault
-// on a cold cache gives ErrKeySetUnavailable in bounded time, and on a warm
-// one leaves the cached keys verifying.
-func TestKeySetFaults(t *testing.T) {
-	key := newSigningKey(t, "key-1")
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	html := []byte("<html><body>502 Bad Gateway</body></html>")
-	respond := func(status int, body []byte) func(*testing.T, *keyServer) {
-		return func(_ *testing.T, ks *keyServer) { ks.respond(status, body) }
-	}
-	faults := []struct {
-		name     string
-		apply    func(t *testing.T, ks *keyServer) // returns with the fault in place
-		notFound bool
-		deadline bool
-	}{
-		{"connection refused", func(_ *testing.T, ks *keyServer) { ks.Close() }, false, false},
-		{"500", respond(http.StatusInternalServerError, []byte(`{"message":"boom"}`)), false, false},
-		{"404", respond(http.StatusNotFound, []byte(`{"message":"App not found"}`)), true, false},
-		{"HTML 502", respond(http.StatusBadGateway, html), false, false},
-		{"HTML 200", respond(http.StatusOK, html), false, false},
-		{"truncated JSON", respond(http.StatusOK, []byte(`{"keys":[{"kty":"EC",`)), false, false},
-		{"no keys member", respond(http.StatusOK, []byte(`{}`)), false, false},
-		{"keys not an array", respond(http.StatusOK, []byte(`{"keys":{}}`)), false, false},
-		{"empty set", respond(http.StatusOK, []byte(`{"keys":[]}`)), false, false},
-		{"10 MiB body", respond(http.StatusOK, []byte(`{"keys":[],"pad":"`+strings.Repeat("x", 10<<20)+`"}`)), false, false},
-		{"key off the curve", respond(http.StatusOK, []byte(`{"keys":[{"kty":"EC","crv":"P-521","kid":"key-1","x":"AQ","y":"AQ"}]}`)), false, false},
-		{"RSA, EC P-256 and oct keys only", respond(http.StatusOK, []byte(`{"keys":[`+
-			mustJSON(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, KeyID: "key-1"})+","+
-			mustJSON(t, jose.JSONWebKey{Key: &p256.PublicKey, KeyID: "key-1"})+","+
-			mustJSON(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "key-1"})+`]}`)), false, false},
-		{"slower than the deadline", func(t *testing.T, ks *keyServer) {
-			gate := ks.hold()
-			t.Cleanup(func() { close(gate) })
-		}, false, true},
-	}
-
-	ctx := context.Background()
-	for _, f := range faults {
-		t.Run(f.name+"/cold", func(t *testing.T) {
-			ks := newKeyServer(t, key)
-			client := ks.client(t, newClock(), jam.WithRetries(0)) // each fault once; retries have tests of their own
-			token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
-			f.apply(t, ks)
-
-			ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			_, err := client.VerifyToken(ctx, token)
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("VerifyToken() took %v, want it bounded", d)
-			}
-			assertUnavailable(t, err)
-			if got := errors.Is(err, jam.ErrNotFound); got != f.notFound {
-				t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", err, got, f.notFound)
-			}
-			if got := errors.Is(err, context.DeadlineExceeded); got != f.deadline {
-				t.Errorf("errors.Is(%v, DeadlineExceeded) = %v, want %v", err, got, f.deadline)
-			}
-			if strings.Contains(err.Error(), "html") || strings.Contains(err.Error(), "xxxx") {
-				t.Errorf("error text %q holds the body", err)
-			}
-		})
-
-		t.Run(f.name+"/warm", func(t *testing.T) {
-			ks := newKeyServer(t, key)
-			client := ks.client(t, newClock(), jam.WithRetries(0))
-			c := claims(ks.URL, testNow)
-			token := sign(t, jose.ES512, key.priv, key.kid, c, nil)
-			if _, err := client.VerifyToken(ctx, token); err != nil {
-				t.Fatalf("VerifyToken(warm-up) = %v", err)
-			}
-			f.apply(t, ks)
-
-			// A new kid makes the client refetch, which fails…
-			ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-			defer cancel()
-			_, err := client.VerifyToken(ctx, sign(t, jose.ES512, key.priv, "key-2", c, nil))
-			assertUnavailable(t, err)
-			// …and the cached key still verifies.
-			if _, err := client.VerifyToken(ctx, token); err != nil {
-				t.Errorf("VerifyToken(cached key) = %v, want nil", err)
-			}
-		})
-	}
-}
-
-func assertUnavailable(t *testing.T, err error) {
-	t.Helper()
-	if !errors.Is(err, jam.ErrKeySetUnavailable) {
-		t.Fatalf("VerifyToken() = %v, want ErrKeySetUnavailable", err)
-	}
-	if errors.Is(err, jam.ErrNotVerified) {
-		t.Errorf("VerifyToken() = %v matches ErrNotVerified: an outage must not look like a bad token", err)
-	}
-}
-
-// TestColdOutageBackoff: with no keys yet, one failed fetch answers for
-// the requests of the next second instead of each asking JAM again.
-func TestColdOutageBackoff(t *testing.T) {
-	key := newSigningKey(t, "key-1")
-	ks := newKeyServer(t, key)
-	ks.respond(http.StatusInternalServerError, nil)
-	clk := newClock()
-	client := ks.client(t, clk)
-	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
-	ctx := context.Background()
-
-	for range 5 {
-		_, err := client.VerifyToken(ctx, token)
-		assertUnavailable(t, err)
-	}
-	if n := ks.fetches.Load(); n != 1 {
-		t.Errorf("fetches during a cold outage = %d, want 1", n)
-	}
-
-	ks.setKeys(t, key)
-	clk.Advance(time.Second)
-	if _, err := client.VerifyToken(ctx, token); err != nil {
-		t.Errorf("VerifyToken(after the backoff, JAM back) = %v, want nil", err)
-	}
-	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("fetches = %d, want 2", n)
-	}
-}
-
-// TestOutageAfterWarmUp: a failed refetch keeps the keys already held.
-func TestOutageAfterWarmUp(t *testing.T) {
-	key := newSigningKey(t, "key-1")
-	ks := newKeyServer(t, key)
-	clk := newClock()
-	client := ks.client(t, clk)
-	ctx := context.Background()
-	c := claims(ks.URL, testNow)
-	token := sign(t, jose.ES512, key.priv, key.kid, c, nil)
-	if _, err := client.VerifyToken(ctx, token); err != nil {
-		t.Fatalf("VerifyToken(warm-up) = %v", err)
-	}
-
-	ks.respond(http.StatusInternalServerError, nil)
-	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, key.priv, "key-new", c, nil))
-	assertUnavailable(t, err)
-	if _, err := client.VerifyToken(ctx, token); err != nil {
-		t.Errorf("VerifyToken(cached key during an outage) = %v, want nil", err)
-	}
-	if _, err := client.JWKS(ctx); !errors.Is(err, jam.ErrKeySetUnavailable) {
-		t.Errorf("JWKS(during an outage) = %v, want ErrKeySetUnavailable", err)
-	}
-	if _, err := client.VerifyToken(ctx, token); err != nil {
-		t.Errorf("VerifyToken(cached key after a failed JWKS) = %v, want nil", err)
-	}
-}
 
 func TestUnusableKeysSkipped(t *testing.T) {
 	good := newSigningKey(t, "good")
@@ -379,87 +64,6 @@ func TestUnusableKeysSkipped(t *testing.T) {
 	}
 }
 
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// TestOutageIsNotALogout: while the last refetch failed, a token with a
-// kid the cache lacks gets ErrKeySetUnavailable, not ErrUnknownKey, however
-// often it is retried: an outage must not read as a bad token.
-func TestOutageIsNotALogout(t *testing.T) {
-	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
-	ks := newKeyServer(t, k1)
-	clk := newClock()
-	client := ks.client(t, clk)
-	ctx := context.Background()
-	c := claims(ks.URL, testNow)
-	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
-
-	ks.respond(http.StatusInternalServerError, []byte(`{"message":"down"}`))
-	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
-	for i := range 3 {
-		_, err := client.VerifyToken(ctx, fresh)
-		assertUnavailable(t, err)
-		if i == 0 && ks.fetches.Load() != 2 {
-			t.Fatalf("fetches = %d, want 2: the unknown kid refetches once", ks.fetches.Load())
-		}
-	}
-
-	// JAM is back with the new key: the next refetch the rate limit allows
-	// brings it.
-	ks.setKeys(t, k1, k2)
-	clk.Advance(time.Minute)
-	if _, err := client.VerifyToken(ctx, fresh); err != nil {
-		t.Errorf("VerifyToken(new key, JAM back) = %v, want nil", err)
-	}
-}
-
-// TestRotationDuringUnknownKidFlood: forged kids arriving every second
-// cannot hold back a real rotation for more than the refetch interval,
-// and cost at most 6 fetches a minute.
-func TestRotationDuringUnknownKidFlood(t *testing.T) {
-	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
-	ks := newKeyServer(t, k1)
-	clk := newClock()
-	client := ks.client(t, clk)
-	ctx := context.Background()
-	c := claims(ks.URL, testNow)
-	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
-	forged := sign(t, jose.ES512, k1.priv, "forged", c, nil)
-	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
-
-	const published = 31 // seconds into the flood
-	verifiedAt := -1
-	var firstMinute int32
-	for sec := range 120 {
-		if sec == published {
-			ks.setKeys(t, k1, k2)
-		}
-		_, err := client.VerifyToken(ctx, forged)
-		assertRefused(t, err, jam.ErrUnknownKey)
-		if sec >= published && verifiedAt < 0 {
-			if _, err := client.VerifyToken(ctx, fresh); err == nil {
-				verifiedAt = sec
-			}
-		}
-		if sec == 59 {
-			firstMinute = ks.fetches.Load() - 1
-		}
-		clk.Advance(time.Second)
-	}
-	if verifiedAt < 0 || verifiedAt > published+10 {
-		t.Errorf("a token of the key published at %ds verified at %ds, want within 10s", published, verifiedAt)
-	}
-	if firstMinute > 6 {
-		t.Errorf("a minute of unknown kids caused %d fetches, want at most 6", firstMinute)
-	}
-}
-
 // TestDuplicateKeyIDs: a set with two keys under one kid verifies tokens
 // of either, as go-oidc does.
 func TestDuplicateKeyIDs(t *testing.T) {
@@ -475,35 +79,6 @@ func TestDuplicateKeyIDs(t *testing.T) {
 	forged := newSigningKey(t, "dup")
 	_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, forged.priv, forged.kid, c, nil))
 	assertRefused(t, err, jam.ErrSignature)
-}
-
-// TestColdBackoffFromEnd: the back-off after a failed cold fetch runs from
-// when the fetch ended, so a slow failure is not asked again at once.
-func TestColdBackoffFromEnd(t *testing.T) {
-	key := newSigningKey(t, "key-1")
-	ks := newKeyServer(t, key)
-	ks.respond(http.StatusInternalServerError, nil)
-	clk := newClock()
-	client := ks.client(t, clk)
-	token := sign(t, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
-	ctx := context.Background()
-
-	gate := ks.hold()
-	done := make(chan error)
-	go func() {
-		_, err := client.VerifyToken(ctx, token)
-		done <- err
-	}()
-	ks.awaitFetches(t, 1)
-	clk.Advance(2 * time.Second) // the fetch takes two seconds
-	close(gate)
-	assertUnavailable(t, <-done)
-
-	_, err := client.VerifyToken(ctx, token)
-	assertUnavailable(t, err)
-	if n := ks.fetches.Load(); n != 1 {
-		t.Errorf("fetches right after a slow failed fetch = %d, want 1", n)
-	}
 }
 
 // TestJWKSSharesTheFetch: JWKS and verifications share one fetch in
@@ -541,82 +116,32 @@ func TestJWKSSharesTheFetch(t *testing.T) {
 	}
 }
 
-// TestRotationJoinsTheFetch: verifications of a new key that arrive while
-// the refetch it caused is in flight wait for it, rather than being refused
-// by the rate limit the refetch used up.
-func TestRotationJoinsTheFetch(t *testing.T) {
-	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
-	ks := newKeyServer(t, k1)
-	client := ks.client(t, newClock())
-	c := claims(ks.URL, testNow)
-	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+// TestReady: a Client made during start-up fetches its keys within the
+// wait it is given, and an outage makes Ready fail without making the
+// Client unusable once JAM is back.
+func TestReady(t *testing.T) {
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	idToken, _ := srv.IssueTokens(testEmail)
+	ctx := context.Background()
 
-	ks.setKeys(t, k1, k2)
-	gate := ks.hold()
-	first := make(chan error, 1)
-	go func() {
-		_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k2.priv, k2.kid, c, nil))
-		first <- err
-	}()
-	ks.awaitFetches(t, 2) // the refetch the first caused is in flight
-
-	// Another token of the new key joins it: its own deadline ends its wait,
-	// where a refusal by the rate limit would come at once.
-	c["jti"] = "another"
-	other := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	_, err := client.VerifyToken(ctx, other)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("VerifyToken(new key, refetch in flight) = %v, want it to wait for the refetch until its deadline", err)
+	srv.FailKeySet()
+	client := srv.Client(jam.WithRetries(0))
+	if err := client.Ready(ctx); !errors.Is(err, jam.ErrKeySetUnavailable) {
+		t.Fatalf("Ready() during an outage = %v, want ErrKeySetUnavailable", err)
 	}
-
-	close(gate)
-	if err := <-first; err != nil {
-		t.Errorf("VerifyToken(new key) = %v, want nil", err)
+	srv.ClearFaults()
+	if err := client.Ready(ctx); err != nil {
+		t.Fatalf("Ready() once JAM is back = %v, want nil", err)
 	}
-	if _, err := client.VerifyToken(context.Background(), other); err != nil {
-		t.Errorf("VerifyToken(new key, after the refetch) = %v, want nil", err)
+	fetches := srv.Requests(jamtest.OpGetJWKS)
+	if err := client.Ready(ctx); err != nil {
+		t.Fatalf("Ready() again = %v, want nil", err)
 	}
-	if n := ks.fetches.Load(); n != 2 {
-		t.Errorf("fetches = %d, want 2", n)
+	if _, err := client.VerifyToken(ctx, idToken); err != nil {
+		t.Fatalf("VerifyToken() after Ready() = %v", err)
 	}
-}
-
-// TestJoinedFetchFromBeforeTheKey: a verification that joins a fetch which
-// began before its key was published fetches again, rather than refusing a
-// token JAM has just started to sign with.
-func TestJoinedFetchFromBeforeTheKey(t *testing.T) {
-	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
-	ks := newKeyServer(t, k1)
-	client := ks.client(t, newClock())
-	c := claims(ks.URL, testNow)
-	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
-
-	// A JWKS call fetches the set as it was before key-2; the fetch after
-	// it brings key-2.
-	ks.setKeysNext(t, []signingKey{k1}, []signingKey{k1, k2})
-	gate := ks.hold()
-	done := make(chan error, 1)
-	go func() {
-		_, err := client.JWKS(context.Background())
-		done <- err
-	}()
-	ks.awaitFetches(t, 2)
-	verified := make(chan error, 1)
-	go func() {
-		_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k2.priv, k2.kid, c, nil))
-		verified <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // for the verification to join the held fetch
-	close(gate)
-	if err := <-done; err != nil {
-		t.Fatalf("JWKS() = %v", err)
-	}
-	if err := <-verified; err != nil {
-		t.Errorf("VerifyToken(key-2, having joined a fetch from before it) = %v, want nil", err)
-	}
-	if n := ks.fetches.Load(); n != 3 {
-		t.Errorf("fetches = %d, want 3: the warm-up, the JWKS call, one more for key-2", n)
+	if got := srv.Requests(jamtest.OpGetJWKS); got != fetches {
+		t.Errorf("key-set requests after Ready() = %d, want %d: a ready Client fetches no more", got, fetches)
 	}
 }

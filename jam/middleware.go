@@ -8,19 +8,6 @@ import (
 	"strings"
 )
 
-// Sentinels for what a TokenExtractor finds wrong with a request.
-var (
-	// ErrNoToken: the request carries no ID token. Middleware answers it
-	// with 401 and a Bearer challenge, or lets the request through
-	// anonymously with WithCredentialsOptional.
-	ErrNoToken = errors.New("jam: no token in the request")
-	// ErrInvalidRequest: the request carries its token in a malformed way,
-	// such as two Authorization headers or an empty token. Middleware
-	// answers it with 400 and error="invalid_request". It is the request's
-	// fault, never JAM's, so it matches no sentinel of JAM's answers.
-	ErrInvalidRequest = errors.New("jam: malformed credentials in the request")
-)
-
 const opReadToken = "read token"
 
 // A TokenExtractor finds the ID token of a request. It returns an error
@@ -165,13 +152,11 @@ func isToken68(s string) bool {
 }
 
 // DefaultErrorHandler answers a refused request with the status
-// HTTPStatus gives for err, a JSON {"message"} body and, for a missing or
+// [HTTPStatus] gives for err, a JSON {"message"} body and, for a missing or
 // invalid token or a malformed request, an RFC 6750 WWW-Authenticate
-// challenge: 401 for ErrNoToken (Bearer realm="jam") and ErrNotVerified
-// (error="invalid_token"), 400 for ErrInvalidRequest
-// (error="invalid_request"), 503 for ErrKeySetUnavailable whatever else err
-// matches, so that an outage never reads as a bad token. It never echoes
-// the token.
+// challenge: Bearer realm="jam" for [ErrNoToken], with error="invalid_token"
+// for [ErrNotVerified] and error="invalid_request" for [ErrInvalidRequest].
+// It never echoes the token.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	const realm = `Bearer realm="jam"`
 	status := HTTPStatus(err)

@@ -37,8 +37,11 @@ type stripedCounter [32]struct {
 	_ [56]byte // the rest of a 64-byte cache line
 }
 
-// Add adds one to the stripe that hint, any well-spread byte, picks.
-func (c *stripedCounter) Add(hint byte) { c[int(hint)%len(c)].n.Add(1) }
+// Inc adds one to the count, in the stripe that stripe, any well-spread
+// byte such as one of a hash, picks.
+func (c *stripedCounter) Inc(stripe byte) { c[int(stripe)%len(c)].n.Add(1) }
+
+// Load returns the count: the sum of the stripes.
 
 func (c *stripedCounter) Load() int64 {
 	var sum int64

@@ -1,11 +1,16 @@
 package jam_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -14,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/go-jam/go-jam/jam"
+	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
 var reasons = []error{
@@ -177,4 +183,113 @@ func TestSampleToken(t *testing.T) {
 	if tok.Header != wantHeader || !equalClaims(tok.Claims, wantClaims) {
 		t.Errorf("VerifyRemote(sample) = %+v, want %+v %+v", tok, wantHeader, wantClaims)
 	}
+}
+
+// TestIssuerBehindProxy: through a proxy with a path prefix, the base URL
+// is not JAM's issuer; WithIssuer makes VerifyToken agree with
+// VerifyRemote.
+func TestIssuerBehindProxy(t *testing.T) {
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(http.StripPrefix("/jam", httputil.NewSingleHostReverseProxy(target)))
+	defer proxy.Close()
+	idToken, _ := srv.IssueTokens(testEmail)
+	ctx := context.Background()
+
+	newClient := func(opts ...jam.Option) *jam.Client {
+		t.Helper()
+		c, err := jam.New(srv.AppID, append([]jam.Option{jam.WithBaseURL(proxy.URL + "/jam")}, opts...)...)
+		if err != nil {
+			t.Fatalf("New() = %v", err)
+		}
+		return c
+	}
+
+	var logs bytes.Buffer
+	plain := newClient(jam.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if _, err := plain.VerifyRemote(ctx, idToken); err != nil {
+		t.Fatalf("VerifyRemote(through the proxy) = %v, want nil", err)
+	}
+	// The error and one Warn record name both issuers, so that the mistake
+	// is visible where a user looks; more refusals log nothing more.
+	iss := srv.URL + "/" + srv.AppID
+	for range 3 {
+		_, err = plain.VerifyToken(ctx, idToken)
+		assertRefused(t, err, jam.ErrIssuer)
+	}
+	want := fmt.Sprintf("iss is %q, want %q", iss, proxy.URL+"/jam/"+srv.AppID)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("VerifyToken(through the proxy) = %v, want it to say %s", err, want)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "jam.iss="+iss) {
+		t.Errorf("logs after 3 refusals for the issuer:\n%s\nwant one Warn record naming iss %s", logs.String(), iss)
+	}
+
+	client := newClient(jam.WithIssuer(iss))
+	if got := client.Issuer(); got != iss {
+		t.Errorf("Issuer() = %q, want %q", got, iss)
+	}
+	local, err := client.VerifyToken(ctx, idToken)
+	if err != nil {
+		t.Fatalf("VerifyToken(WithIssuer) = %v, want nil", err)
+	}
+	remote, err := client.VerifyRemote(ctx, idToken)
+	if err != nil || remote.Claims.Email != local.Claims.Email || remote.Claims.Issuer != iss {
+		t.Errorf("VerifyRemote() = %+v, %v; want the claims VerifyToken gave", remote, err)
+	}
+
+	// Both refuse a token of another issuer's signing.
+	other := jamtest.NewServer(jamtest.WithAppID(srv.AppID))
+	defer other.Close()
+	forged, _ := other.IssueTokens(testEmail)
+	if _, err := client.VerifyRemote(ctx, forged); !errors.Is(err, jam.ErrNotVerified) {
+		t.Errorf("VerifyRemote(another server's token) = %v, want ErrNotVerified", err)
+	}
+	if _, err := client.VerifyToken(ctx, forged); !errors.Is(err, jam.ErrNotVerified) {
+		t.Errorf("VerifyToken(another server's token) = %v, want ErrNotVerified", err)
+	}
+}
+
+// FuzzVerifyToken: whatever the token, VerifyToken does not panic, and it
+// refuses with ErrNotVerified and exactly one reason, never quoting the
+// token, unless the token is one JAM's key signed.
+func FuzzVerifyToken(f *testing.F) {
+	key := newSigningKey(f, "key-1")
+	ks := newKeyServer(f, key)
+	client := ks.client(f, newClock())
+	valid := sign(f, jose.ES512, key.priv, key.kid, claims(ks.URL, testNow), nil)
+	f.Add(valid)
+	f.Add(sign(f, jose.ES512, key.priv, "key-2", claims(ks.URL, testNow), nil))
+	if sample, err := os.ReadFile("testdata/jam-sample-token.txt"); err == nil {
+		f.Add(strings.TrimSpace(string(sample)))
+	}
+
+	f.Fuzz(func(t *testing.T, token string) {
+		tok, err := client.VerifyToken(context.Background(), token)
+		if err == nil {
+			if tok.Claims.Email != testEmail || tok.Header.KeyID != key.kid {
+				t.Fatalf("VerifyToken(%q) = %+v, accepted a token JAM did not sign", token, tok)
+			}
+			return
+		}
+		if !errors.Is(err, jam.ErrNotVerified) || errors.Is(err, jam.ErrKeySetUnavailable) {
+			t.Fatalf("VerifyToken(%q) = %v, want ErrNotVerified", token, err)
+		}
+		n := 0
+		for _, r := range reasons {
+			if errors.Is(err, r) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("VerifyToken(%q) = %v matches %d reasons, want 1", token, err, n)
+		}
+		if len(token) > 16 && strings.Contains(err.Error(), token) {
+			t.Fatalf("VerifyToken(%q) error text holds the token", token)
+		}
+	})
 }

@@ -59,6 +59,10 @@ func (s *Server) handler() http.Handler {
 		// Content-Type, and a fault's HTML or a body a browser would
 		// sniff as a page must not run.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if !s.cfg.hostAllowed(r.Host) {
+			refuseHost(w)
+			return
+		}
 		if !isDevPath(r.URL.Path) && s.cors(w, r, mux) {
 			return // a preflight, which is not a request for an operation
 		}

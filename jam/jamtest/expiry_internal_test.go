@@ -3,34 +3,15 @@ package jamtest
 import (
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 )
-
-// testClock is a clock a test sets.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // TestMagicLinkPurge checks that sending a magic link forgets the expired
 // ones, and only those, however the clock moved while they were sent.
 func TestMagicLinkPurge(t *testing.T) {
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	clock := &testClock{now: t0}
+	clock := NewClock(t0)
 	srv, err := Start(WithLogger(slog.New(slog.DiscardHandler)), WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ type config struct {
 	logger          *slog.Logger
 	store           Store
 	allowOrigin     func(origin string) bool
+	allowedHosts    map[string]bool // names besides IP literals and localhost
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -63,6 +64,7 @@ func newConfig(opts []Option) (*config, error) {
 			return nil, err
 		}
 	}
+	c.allowHosts()
 	return c, nil
 }
 

@@ -264,14 +264,28 @@ func dialAddr(addr net.Addr) string {
 // was used, URL is built from it.
 func (s *Server) Addr() net.Addr { return s.http.Listener.Addr() }
 
-// Close shuts the server down: requests in flight are cancelled, and Close
-// returns once they have finished. Magic links and, without a Store,
-// tokens are lost.
+// Close shuts the server down: requests in flight are cancelled, their
+// connections closed, and Close returns once their handlers have returned,
+// even for a client that holds a request body open. Magic links and,
+// without a Store, tokens are lost.
 func (s *Server) Close() {
 	s.closing.Do(func() {
 		s.stop()
+		// httptest's Close waits for active connections, and a handler
+		// reading a body a client never finishes would wait for good.
+		s.http.CloseClientConnections()
 		s.http.Close()
 	})
+}
+
+// Shutdown shuts the server down gracefully: it stops accepting
+// connections and lets the requests in flight finish until ctx is done,
+// then closes as Close does. It returns ctx's error if it had to cut
+// requests short, as http.Server.Shutdown does.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Config.Shutdown(ctx)
+	s.Close()
+	return err
 }
 
 // Client returns a jam client for the server's app, with opts applied

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -329,4 +331,160 @@ func TestRetryBodyIntact(t *testing.T) {
 			t.Errorf("attempt %d sent %s %q, want %q", i+1, r.contentType, r.body, want)
 		}
 	}
+}
+
+// TestResponses maps every operation × status to the error a caller sees.
+func TestResponses(t *testing.T) {
+	stub := newStubJAM(t)
+	client := stub.client(t)
+	idToken := idTokenFor(t)
+	secrets := []string{idToken, testEmail}
+
+	statuses := []struct {
+		name    string
+		status  int
+		body    string
+		fault   bool // off-contract on purpose
+		want    func(op operation) error
+		message string
+	}{
+		{"400", 400, `{"message":"Invalid email"}`, false, func(operation) error { return jam.ErrBadRequest }, "Invalid email"},
+		{"400 empty body", 400, ``, true, func(operation) error { return jam.ErrBadRequest }, ""},
+		{"401", 401, `{"message":"ID token is invalid"}`, false, func(op operation) error { return op.on401 }, "ID token is invalid"},
+		{"401 no body", 401, ``, true, func(op operation) error { return op.on401 }, ""},
+		{"404", 404, `{"message":"App not found"}`, false, func(operation) error { return jam.ErrNotFound }, "App not found"},
+		{"404 truncated JSON", 404, `{"message":"App not fo`, true, func(operation) error { return jam.ErrNotFound }, ""},
+		{"500", 500, `{"message":"Internal Server Error"}`, false, func(operation) error { return jam.ErrUnexpectedStatus }, "Internal Server Error"},
+		{"HTML 502", 502, `<html><body><h1>502 Bad Gateway</h1></body></html>`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
+		{"message not a string", 400, `{"message":{"text":"x"}}`, true, func(operation) error { return jam.ErrBadRequest }, ""},
+		{"message echoing secrets", 400, `{"message":"bad ` + testEmail + ` or eve@example.org or ` + idToken + `"}`, false, func(operation) error { return jam.ErrBadRequest }, "bad REDACTED or REDACTED or REDACTED"},
+		{"message echoing an opaque token", 400, `{"message":"refresh token dGhpcyBpcyBhIHRva2VuMTIzNDU2 unknown; internationalization"}`, false, func(operation) error { return jam.ErrBadRequest }, "refresh token REDACTED unknown; internationalization"},
+		{"message with control characters", 400, `{"message":"line\nbreak\u001b[31m"}`, false, func(operation) error { return jam.ErrBadRequest }, "line break [31m"},
+		{"body over 1 MiB", 500, `{"message":"` + strings.Repeat("x", 1<<20) + `"}`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
+		{"body of 10 MiB", 200, `{"idToken":"` + strings.Repeat("x", 10<<20) + `"}`, true, func(operation) error { return jam.ErrUnexpectedStatus }, ""},
+	}
+	for _, op := range operations(idToken) {
+		for _, st := range statuses {
+			t.Run(op.name+"/"+st.name, func(t *testing.T) {
+				stub.respondAs(st.status, st.body, st.fault)
+				err := op.call(context.Background(), client)
+				want := st.want(op)
+				if !errors.Is(err, want) {
+					t.Fatalf("%s() = %v, want %v", op.name, err, want)
+				}
+				if op.always != nil && !errors.Is(err, op.always) {
+					t.Errorf("%s() = %v, want it to match %v too", op.name, err, op.always)
+				}
+				var e *jam.Error
+				if !errors.As(err, &e) {
+					t.Fatalf("%s() = %T, want *jam.Error", op.name, err)
+				}
+				if e.Op != op.name || e.StatusCode != st.status || e.Message != st.message {
+					t.Errorf("%s() = {Op %q, StatusCode %d, Message %q}, want {%q, %d, %q}", op.name, e.Op, e.StatusCode, e.Message, op.name, st.status, st.message)
+				}
+				assertNoSecrets(t, err, secrets...)
+				if strings.Contains(err.Error(), "xxxxxxxx") || strings.Contains(err.Error(), "<html>") {
+					t.Errorf("%s() error text %q holds the body", op.name, err)
+				}
+			})
+		}
+	}
+}
+
+func TestSuccessWithoutExpectedBody(t *testing.T) {
+	stub := newStubJAM(t)
+	client := stub.client(t)
+	ctx := context.Background()
+
+	for _, body := range []string{``, `{}`, `{"idToken":""}`, `{"idToken":42}`, `<html>ok</html>`} {
+		stub.respond(http.StatusOK, body)
+		_, err := client.Refresh(ctx, "rt")
+		if !errors.Is(err, jam.ErrUnexpectedStatus) {
+			t.Errorf("Refresh() on 200 %q = %v, want ErrUnexpectedStatus", body, err)
+		}
+	}
+
+	stub.respond(http.StatusOK, `{"idToken":"new-token"}`)
+	if got, err := client.Refresh(ctx, "rt"); err != nil || got != "new-token" {
+		t.Errorf("Refresh() = %q, %v; want new-token, nil", got, err)
+	}
+
+	// 204 and 200 both mean done for the calls that return nothing.
+	for _, status := range []int{http.StatusOK, http.StatusNoContent} {
+		stub.respond(status, "")
+		if err := client.DeleteAllRefreshTokens(ctx, "id"); err != nil {
+			t.Errorf("DeleteAllRefreshTokens() on %d = %v, want nil", status, err)
+		}
+	}
+}
+
+func TestTransportFailures(t *testing.T) {
+	idToken := idTokenFor(t)
+
+	t.Run("connection refused", func(t *testing.T) {
+		stub := newStubJAM(t)
+		client := stub.client(t)
+		stub.Close()
+		for _, op := range operations(idToken) {
+			err := op.call(context.Background(), client)
+			var e *jam.Error
+			if !errors.As(err, &e) || e.StatusCode != 0 || e.Op != op.name {
+				t.Errorf("%s() = %#v, want a *jam.Error for %s with no status", op.name, err, op.name)
+			}
+			// The URL, which may hold a refresh token, stays out of the text.
+			assertNoSecrets(t, err, idToken, testEmail, url.PathEscape(awkwardRefresh), stub.URL)
+		}
+	})
+
+	// A server that never answers, for the timeout and cancel cases.
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(hang) })
+
+	t.Run("context deadline", func(t *testing.T) {
+		client, _ := jam.New(testAppID, jam.WithBaseURL(slow.URL))
+		for _, op := range operations(idToken) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			err := op.call(ctx, client)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s() = %v, want context.DeadlineExceeded", op.name, err)
+			}
+		}
+	})
+
+	t.Run("context cancelled mid-request", func(t *testing.T) {
+		client, _ := jam.New(testAppID, jam.WithBaseURL(slow.URL))
+		for _, op := range operations(idToken) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(20*time.Millisecond, cancel)
+			start := time.Now()
+			err := op.call(ctx, client)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s() = %v, want context.Canceled", op.name, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("%s() returned %v after cancel, want promptly", op.name, d)
+			}
+		}
+	})
+
+	t.Run("HTTP client timeout", func(t *testing.T) {
+		client, _ := jam.New(testAppID, jam.WithBaseURL(slow.URL), jam.WithHTTPClient(&http.Client{Timeout: 20 * time.Millisecond}))
+		err := client.Authenticate(context.Background(), testEmail)
+		var e *jam.Error
+		if !errors.As(err, &e) || e.StatusCode != 0 {
+			t.Fatalf("Authenticate() = %v, want a *jam.Error with no status", err)
+		}
+		var timeout interface{ Timeout() bool }
+		if !errors.As(err, &timeout) || !timeout.Timeout() {
+			t.Errorf("Authenticate() = %v, want a timeout", err)
+		}
+	})
 }

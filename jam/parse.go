@@ -1,0 +1,168 @@
+package jam
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
+)
+
+// maxTokenSize bounds the ID tokens VerifyToken and VerifyRemote accept. A
+// JAM ID token is about 600 bytes.
+const maxTokenSize = 8 << 10
+
+// parsedToken is a token whose form was checked but not its signature.
+type parsedToken struct {
+	jws    *jose.JSONWebSignature
+	header Header
+	claims claimSet
+	raw    []byte // the payload
+}
+
+// parseToken checks the form of a token without any key: its size, that it
+// is a compact JWS with one ES512 signature, its header, and the JSON types
+// of its claims. What it refuses needs no network round trip to refuse.
+func parseToken(s string) (*parsedToken, *Error) {
+	kid, err := checkForm(s)
+	if err != nil {
+		return nil, err
+	}
+	return parseChecked(s, kid)
+}
+
+// checkForm makes the checks of parseToken that cost little: the size, the
+// compact form and the header, read raw. It returns the kid, so that a
+// token of an unknown key is refused before the rest is parsed.
+func checkForm(s string) (kid string, _ *Error) {
+	if len(s) > maxTokenSize {
+		return "", notVerified(ErrMalformedToken, errTooLarge)
+	}
+	if !compactForm(s) {
+		// base64 decoders skip newlines and go-jose re-encodes what it
+		// decoded, so without this a token with a newline added verified.
+		return "", notVerified(ErrMalformedToken, errors.New("not three base64url segments"))
+	}
+	return checkHeader(s[:strings.IndexByte(s, '.')])
+}
+
+// parseChecked is the rest of parseToken, for a token checkForm passed
+// with the kid.
+func parseChecked(s, kid string) (*parsedToken, *Error) {
+	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES512})
+	if err != nil {
+		// go-jose's parse errors may quote header values; say less.
+		return nil, notVerified(ErrMalformedToken, errors.New("not a JWS in compact serialization"))
+	}
+	h := jws.Signatures[0].Header
+	if h.KeyID != kid {
+		// The header's raw read matches names in any case; go-jose's
+		// exactly.
+		return nil, notVerified(ErrMalformedToken, errors.New("kid header not as read"))
+	}
+	typ, _ := h.ExtraHeaders["typ"].(string)
+
+	p := &parsedToken{
+		jws:    jws,
+		header: Header{Algorithm: h.Algorithm, KeyID: h.KeyID, Type: typ},
+		raw:    jws.UnsafePayloadWithoutVerification(),
+	}
+	// go-jose's json, as strict as the header's parser: names match
+	// exactly, and a name given twice is refused rather than the last one
+	// winning.
+	if err := josejson.Unmarshal(p.raw, &p.claims); err != nil {
+		return nil, notVerified(ErrMalformedToken, errors.New("claims are not a JSON object of the expected types with unique names"))
+	}
+	if p.claims.Expiry.IsZero() || p.claims.IssuedAt.IsZero() || p.claims.Email == "" {
+		return nil, notVerified(ErrMalformedToken, errors.New("exp, iat or email missing"))
+	}
+	return p, nil
+}
+
+// maxHeaderSize bounds the protected header, base64url-encoded; JAM's is
+// about 120 bytes. A larger one is refused before it is decoded, so that
+// no header costs much to refuse.
+const maxHeaderSize = 1 << 10
+
+// protectedHeader is what checkHeader reads of a header: alg, and whether
+// any member that names a key other than by kid, or makes the token's
+// meaning depend on extensions (crit), is present. Tokens with any of
+// them are refused from the raw header, before go-jose parses it: go-jose
+// would parse the certificates of an x5c chain, and Header.Certificates
+// would verify the chain, at the attacker's expense.
+type protectedHeader struct {
+	Alg       es512Alg        `json:"alg"`
+	Kid       string          `json:"kid"`
+	JWK       json.RawMessage `json:"jwk"`
+	JKU       json.RawMessage `json:"jku"`
+	X5U       json.RawMessage `json:"x5u"`
+	X5C       json.RawMessage `json:"x5c"`
+	X5T       json.RawMessage `json:"x5t"`
+	X5TSHA256 json.RawMessage `json:"x5t#S256"`
+	Crit      json.RawMessage `json:"crit"`
+}
+
+// es512Alg is whether alg is "ES512", written plainly: a name spelled
+// with escapes is refused too. Unlike a string, it costs no allocation.
+type es512Alg bool
+
+func (a *es512Alg) UnmarshalJSON(b []byte) error {
+	*a = string(b) == `"`+string(jose.ES512)+`"`
+	return nil
+}
+
+// checkHeader checks the protected header, the first segment of a token
+// in compact form: at most maxHeaderSize, a JSON object, none of the
+// members protectedHeader names but alg and kid, alg exactly ES512, and a
+// kid, which it returns. It decodes
+// with encoding/json, which costs less than go-jose's json, and matches
+// names in any case: X5C is refused with x5c. go-jose's parse that follows
+// refuses a member given twice.
+func checkHeader(segment string) (kid string, _ *Error) {
+	if len(segment) > maxHeaderSize {
+		return "", notVerified(ErrMalformedToken, errors.New("header over 1 KiB"))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		return "", notVerified(ErrMalformedToken, errors.New("header is not base64url"))
+	}
+	var h protectedHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return "", notVerified(ErrMalformedToken, errors.New("header is not a JSON object of the expected types"))
+	}
+	for _, m := range []struct {
+		name  string
+		value json.RawMessage
+	}{{"jwk", h.JWK}, {"jku", h.JKU}, {"x5u", h.X5U}, {"x5c", h.X5C}, {"x5t", h.X5T}, {"x5t#S256", h.X5TSHA256}, {"crit", h.Crit}} {
+		if m.value != nil {
+			return "", notVerified(ErrMalformedToken, errors.New(m.name+" header"))
+		}
+	}
+	switch {
+	case !bool(h.Alg):
+		return "", notVerified(ErrAlgorithm, nil)
+	case h.Kid == "":
+		return "", notVerified(ErrMalformedToken, errors.New("no kid header"))
+	}
+	return h.Kid, nil
+}
+
+// compactForm reports whether s has the form of a JWS in compact
+// serialization: three segments of unpadded base64url joined by dots.
+func compactForm(s string) bool {
+	dots := 0
+	for i := range len(s) {
+		switch b := s[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '-', b == '_':
+		case b == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return dots == 2
+}
+
+var errTooLarge = errors.New("token over 8 KiB")
