@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 
 	"github.com/go-jam/go-jam/jam"
@@ -147,4 +148,34 @@ func ExampleServer_PublishKey() {
 	// Output:
 	// <nil>
 	// true
+}
+
+// The app's URL exists only once its server has started, after JAM's:
+// point the magic links at its callback then.
+func ExampleServer_SetRedirectURL() {
+	ctx := context.Background()
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	app := httptest.NewServer(http.NotFoundHandler()) // the app under test
+	defer app.Close()
+	if err := srv.SetRedirectURL(app.URL + "/callback"); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	if err := srv.Client().Authenticate(ctx, "ann@example.com"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	link, _ := srv.MagicLink("ann@example.com")
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.Get(link)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	location, _ := url.Parse(resp.Header.Get("Location"))
+	fmt.Println(location.Scheme+"://"+location.Host == app.URL, location.Path)
+	// Output: true /callback
 }

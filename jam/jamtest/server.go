@@ -30,11 +30,11 @@
 //	URL + "/_jamtest/magic/" + code
 //
 // and a GET on it answers 302 Found to the app's redirect URL
-// (DefaultRedirectURL unless WithRedirectURL) with the query parameters
-// idToken and, unless WithRefreshDisabled, refreshToken added. A link works
-// once, for MagicLinkTTL by the server's clock; after that, or for a code
-// never sent, it answers 404 and issues nothing. IssueTokens skips the
-// email altogether.
+// (DefaultRedirectURL unless WithRedirectURL or SetRedirectURL) with the
+// query parameters idToken and, unless WithRefreshDisabled, refreshToken
+// added. A link works once, for MagicLinkTTL by the server's clock; after
+// that, or for a code never sent, it answers 404 and issues nothing.
+// IssueTokens skips the email altogether.
 //
 // # The contract
 //
