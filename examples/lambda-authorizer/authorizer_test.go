@@ -42,7 +42,7 @@ var requests = []struct {
 	{"expired", func(t *testing.T, e *env) string {
 		id, _ := e.jam.IssueTokens(ann)
 		// Past the lifetime and the client's leeway of one minute.
-		e.clock.Add(tokenTTL + 2*time.Minute)
+		e.clock.Advance(tokenTTL + 2*time.Minute)
 		return "Bearer " + id
 	}, refuse, "token expired"},
 	{"forged: signed by another JAM server's key", func(t *testing.T, e *env) string {
@@ -187,7 +187,7 @@ func TestRecoversAfterOutage(t *testing.T) {
 			e.jam.ClearFaults()
 			// The client waits a second after a failed fetch before the
 			// next: that second passes on the test's clock.
-			e.clock.Add(2 * time.Second)
+			e.clock.Advance(2 * time.Second)
 			out, err := e.invoke(t, format.event("Bearer "+id))
 			if err != nil || !strings.Contains(string(out), ann) {
 				t.Errorf("Invoke(%s event) once JAM is back = %s, %v; want %s allowed", format.name, out, err, ann)

@@ -32,25 +32,6 @@ const (
 	tokenTTL = 5 * time.Minute
 )
 
-// clock is the time of a test's JAM server and client, which only the
-// test moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // lockedBuffer collects logs, written from any goroutine.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -73,14 +54,14 @@ func (l *lockedBuffer) String() string {
 // on the test's clock, with the authorizer's logs kept, at Debug level.
 type env struct {
 	jam   *jamtest.Server
-	clock *clock
+	clock *jamtest.Clock
 	auth  *authorizer
 	logs  *lockedBuffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := jamtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	srv := jamtest.NewServer(jamtest.WithClock(clk.Now), jamtest.WithTokenTTL(tokenTTL),
 		jamtest.WithLogger(slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
