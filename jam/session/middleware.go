@@ -127,7 +127,7 @@ func (m *Manager) resume(w http.ResponseWriter, r *http.Request) (*Session, erro
 	s, err := m.renew(ctx, refreshToken)
 	switch {
 	case err == nil:
-		m.setSession(w, s.IDToken, refreshToken)
+		m.setCookie(w, idCookie, s.IDToken+"~"+tag(refreshToken), 0)
 		return s, nil
 	case jam.HTTPStatus(err) == http.StatusUnauthorized:
 		m.log.Info("refresh refused: session ended", "err", err)

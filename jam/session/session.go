@@ -349,4 +349,6 @@ func WithUsedTokens(u UsedTokens) Option {
 }
 
 // sameOrigin reports whether u is a path of this origin.
-func isPath(u *url.URL) bool { return u.Scheme == "" && u.Host == "" && u.Opaque == "" && u.User == nil }
+func isPath(u *url.URL) bool {
+	return u.Scheme == "" && u.Host == "" && u.Opaque == "" && u.User == nil
+}
