@@ -9,7 +9,9 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 )
 
 const ann = "ann@example.com"
+
+var secretish = regexp.MustCompile(`[A-Za-z0-9_-]{40,}`)
 
 // start is the time of every test's clock.
 var start = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -33,6 +37,25 @@ type env struct {
 	client *jam.Client
 	sm     *session.Manager
 	url    string
+	logs   *lockedBuffer
+}
+
+// lockedBuffer collects the Manager's logs, written from handlers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newEnv(t *testing.T, opts ...session.Option) *env {
@@ -41,12 +64,13 @@ func newEnv(t *testing.T, opts ...session.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clock: jamtest.NewClock(start), url: "http://" + ln.Addr().String()}
+	e := &env{t: t, clock: jamtest.NewClock(start), url: "http://" + ln.Addr().String(), logs: &lockedBuffer{}}
 	e.jam = jamtest.NewServer(jamtest.WithClock(e.clock.Now), jamtest.WithRedirectURL(e.url+"/callback"),
 		jamtest.WithLogger(slog.New(slog.DiscardHandler)))
 	t.Cleanup(e.jam.Close)
 	e.client = e.jam.Client(jam.WithRetries(0))
-	base := []session.Option{session.WithClock(e.clock.Now), session.WithInsecureCookies(), session.WithLandingPage("/me")}
+	base := []session.Option{session.WithClock(e.clock.Now), session.WithInsecureCookies(), session.WithLandingPage("/me"),
+		session.WithLogger(slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
 	e.sm, err = session.New(e.client, append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +78,12 @@ func newEnv(t *testing.T, opts ...session.Option) *env {
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: e.mux()}}
 	srv.Start()
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// No address, no JWT, no refresh token (43 base64url characters).
+		if logs := e.logs.String(); strings.Contains(logs, "@") || strings.Contains(logs, "eyJ") || secretish.MatchString(logs) {
+			t.Errorf("the Manager's logs hold a secret:\n%s", logs)
+		}
+	})
 	return e
 }
 
