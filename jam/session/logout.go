@@ -64,7 +64,10 @@ func (m *Manager) logout(w http.ResponseWriter, r *http.Request, all bool) {
 		answer(status, "Logging out failed: you are still logged in. Try again in a moment.")
 		return
 	}
+	// Nothing of a login is left: a pending one started here ends too.
 	m.clearSession(w, r)
+	m.deleteCookie(w, r, pendingCookie)
+	m.deleteCookie(w, r, callbackCookie)
 	if nav {
 		noStore(w)
 		http.Redirect(w, r, m.loginPage, http.StatusSeeOther)
