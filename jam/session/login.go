@@ -39,11 +39,16 @@ type Limits struct {
 // at once then one every 10 minutes; 20 logins from a client at once then
 // one every 30 seconds; 100 emails in all at once then one a second.
 //
-// Anyone can keep an address throttled by asking for its links, and the
-// user then gets none for as long. An app that minds can lower Client
-// (with a challenge, WithChallenge, past a threshold), so that keeping an
-// address throttled takes many clients; and, for a user who is already
-// signed in elsewhere, nothing here is needed.
+// Anyone can keep an address throttled by asking for its links now and
+// then (one every 10 minutes, by default), and its owner then gets no
+// link for as long: the price of not letting anyone send an address
+// unlimited email. What an app can do about it: add a challenge past a
+// threshold (WithChallenge), so that each request costs the attacker
+// something; lower Client, so that keeping many addresses throttled takes
+// many clients; keep sessions long (WithRefreshCookieMaxAge), so that a
+// signed-in user rarely needs a link; or plug in a Limiter that counts an
+// address per client as well as in all, with a looser overall limit, so
+// that one client cannot throttle an address for everyone.
 var DefaultLimits = Limits{
 	Address: Limit{Burst: 5, Every: 10 * time.Minute},
 	Client:  Limit{Burst: 20, Every: 30 * time.Second},

@@ -336,49 +336,60 @@ func TestThrottle(t *testing.T) {
 }
 
 // TestLimiterFlood interleaves 100,000 distinct addresses with a victim's:
-// memory stays bounded, and the victim's limit is never reset.
+// memory stays bounded, and the victim's limit is never reset, whether
+// the flood fills the limiter or not.
 func TestLimiterFlood(t *testing.T) {
-	clock := jamtest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	const size = 10_000
-	l := session.NewMemoryLimiter(size, clock.Now)
-	lim := session.DefaultLimits.Address
-	ctx := t.Context()
-	for i := range lim.Burst {
-		if res, _ := l.Allow(ctx, "address:victim", lim); !res.Allowed {
-			t.Fatalf("victim's login #%d refused, want allowed", i+1)
-		}
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range 100_000 {
-		l.Allow(ctx, fmt.Sprintf("address:flood%d@example.com", i), lim)
-		if res, _ := l.Allow(ctx, "address:victim", lim); res.Allowed {
-			t.Fatalf("after %d flood addresses, the victim's address is allowed again: its limit was reset", i+1)
-		}
-		if i%10 == 0 {
-			clock.Advance(time.Millisecond)
-		}
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	if n := l.Len(); n > size {
-		t.Errorf("Len() = %d after the flood, want at most %d", n, size)
-	}
-	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("heap grew %d KiB for %d keys", grown>>10, l.Len())
-	if grown > 4<<20 {
-		t.Errorf("heap grew %d bytes holding %d keys, want under 4 MiB", grown, size)
-	}
-	// Once the victim's bucket refills, it is allowed again.
-	clock.Advance(lim.Every)
-	if res, _ := l.Allow(ctx, "address:victim", lim); !res.Allowed {
-		t.Errorf("victim's login after %v refused, want allowed", lim.Every)
-	}
-	// And, the flood's entries expired, new addresses are let in.
-	clock.Advance(time.Duration(lim.Burst) * lim.Every)
-	if res, _ := l.Allow(ctx, "address:newcomer", lim); !res.Allowed {
-		t.Errorf("a new address after the flood expired is refused, want allowed")
+	for _, tt := range []struct {
+		size    int
+		maxHeap int64
+	}{
+		{10_000, 1 << 20},
+		{session.DefaultMemoryLimiterSize, 8 << 20},
+	} {
+		t.Run(fmt.Sprint(tt.size), func(t *testing.T) {
+			clock := jamtest.NewClock(start)
+			l := session.NewMemoryLimiter(tt.size, clock.Now)
+			lim := session.DefaultLimits.Address
+			ctx := t.Context()
+			for i := range lim.Burst {
+				if res, _ := l.Allow(ctx, "address:victim", lim); !res.Allowed {
+					t.Fatalf("victim's login #%d refused, want allowed", i+1)
+				}
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range 100_000 {
+				l.Allow(ctx, fmt.Sprintf("address:flood%d@example.com", i), lim)
+				if res, _ := l.Allow(ctx, "address:victim", lim); res.Allowed {
+					t.Fatalf("after %d flood addresses, the victim's address is allowed again: its limit was reset", i+1)
+				}
+				if i%10 == 0 {
+					clock.Advance(time.Millisecond)
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if n := l.Len(); n > tt.size {
+				t.Errorf("Len() = %d after the flood, want at most %d", n, tt.size)
+			}
+			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			t.Logf("heap grew %d KiB holding %d keys", grown>>10, l.Len())
+			if grown > tt.maxHeap {
+				t.Errorf("heap grew %d bytes holding %d keys, want under %d", grown, l.Len(), tt.maxHeap)
+			}
+			runtime.KeepAlive(l)
+			// Once the victim's bucket refills, it is allowed again.
+			clock.Advance(lim.Every)
+			if res, _ := l.Allow(ctx, "address:victim", lim); !res.Allowed {
+				t.Errorf("victim's login after %v refused, want allowed", lim.Every)
+			}
+			// And, the flood's entries expired, new addresses are let in.
+			clock.Advance(time.Duration(lim.Burst) * lim.Every)
+			if res, _ := l.Allow(ctx, "address:newcomer", lim); !res.Allowed {
+				t.Errorf("a new address after the flood expired is refused, want allowed")
+			}
+		})
 	}
 }
 

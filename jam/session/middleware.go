@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/go-jam/go-jam/jam"
 )
@@ -23,6 +24,9 @@ type Session struct {
 
 // LogValue keeps the token out of logs: it shows only when it expires.
 func (s *Session) LogValue() slog.Value {
+	if s == nil || s.Token == nil {
+		return slog.StringValue("REDACTED")
+	}
 	return slog.GroupValue(slog.Time("expiry", s.Token.Claims.Expiry), slog.String("id_token", "REDACTED"))
 }
 
@@ -84,7 +88,11 @@ func (m *Manager) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		jam.DefaultErrorHandler(w, r, err)
 	case status == http.StatusUnauthorized:
 		noStore(w)
-		http.Redirect(w, r, m.loginPage+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		sep := "?"
+		if strings.Contains(m.loginPage, "?") {
+			sep = "&"
+		}
+		http.Redirect(w, r, m.loginPage+sep+"next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 	default:
 		m.errorPage(w, r, status, problemText(status))
 	}

@@ -73,10 +73,18 @@ import (
 
 // Defaults of the options.
 const (
-	DefaultRefreshBefore       = 5 * time.Minute
+	// DefaultRefreshBefore is how long before its expiry an ID token is
+	// renewed unless WithRefreshBefore says otherwise.
+	DefaultRefreshBefore = 5 * time.Minute
+	// DefaultRefreshCookieMaxAge is how long the browser keeps the
+	// refresh token unless WithRefreshCookieMaxAge says otherwise.
 	DefaultRefreshCookieMaxAge = 30 * 24 * time.Hour
-	DefaultCallbackMaxAge      = 3 * time.Minute
-	DefaultPendingTTL          = 15 * time.Minute
+	// DefaultCallbackMaxAge is how old an ID token may be when it reaches
+	// the callback unless WithCallbackMaxAge says otherwise.
+	DefaultCallbackMaxAge = 3 * time.Minute
+	// DefaultPendingTTL is how long a started login waits for its link
+	// unless WithPendingTTL says otherwise.
+	DefaultPendingTTL = 15 * time.Minute
 	// confirmTTL is how long a callback waits for the user's confirmation.
 	confirmTTL = 10 * time.Minute
 )
@@ -348,7 +356,8 @@ func WithUsedTokens(u UsedTokens) Option {
 	}
 }
 
-// sameOrigin reports whether u is a path of this origin.
+// isPath reports whether u has no scheme, host or user: a path of this
+// origin, at most with a query and a fragment.
 func isPath(u *url.URL) bool {
 	return u.Scheme == "" && u.Host == "" && u.Opaque == "" && u.User == nil
 }
