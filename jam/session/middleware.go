@@ -2,12 +2,15 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-jam/go-jam/jam"
 )
@@ -132,7 +135,7 @@ func (m *Manager) resume(w http.ResponseWriter, r *http.Request) (*Session, erro
 			return nil, err
 		}
 	}
-	s, err := m.renew(ctx, refreshToken)
+	s, err := m.renewals.do(ctx, refreshToken, m.renew)
 	switch {
 	case err == nil:
 		m.setCookie(w, idCookie, s.IDToken+"~"+tag(refreshToken), 0)
@@ -166,6 +169,54 @@ func (m *Manager) renew(ctx context.Context, refreshToken string) (*Session, err
 		return nil, err
 	}
 	return &Session{Token: tok, IDToken: idToken}, nil
+}
+
+// renewalTimeout bounds a renewal that several requests wait for, which
+// cannot use the context of any one of them.
+const renewalTimeout = 15 * time.Second
+
+// renewals runs one renewal at a time per refresh token in this process:
+// the requests of a page whose token expired, arriving together, share
+// one refresh at JAM instead of making one each. Each waits within its
+// own context.
+type renewals struct {
+	mu    sync.Mutex
+	calls map[[sha256.Size]byte]*renewal
+}
+
+type renewal struct {
+	done chan struct{}
+	s    *Session
+	err  error
+}
+
+func (rs *renewals) do(ctx context.Context, refreshToken string, renew func(context.Context, string) (*Session, error)) (*Session, error) {
+	key := sha256.Sum256([]byte(refreshToken))
+	rs.mu.Lock()
+	c, running := rs.calls[key]
+	if !running {
+		if rs.calls == nil {
+			rs.calls = make(map[[sha256.Size]byte]*renewal)
+		}
+		c = &renewal{done: make(chan struct{})}
+		rs.calls[key] = c
+	}
+	rs.mu.Unlock()
+	if !running {
+		shared, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewalTimeout)
+		c.s, c.err = renew(shared, refreshToken)
+		cancel()
+		rs.mu.Lock()
+		delete(rs.calls, key)
+		rs.mu.Unlock()
+		close(c.done)
+	}
+	select {
+	case <-c.done:
+		return c.s, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // problemText is what a page says of a failure with the status.

@@ -25,7 +25,7 @@
 // expiry, or past it, through JAM's refresh inside the request: the handler
 // sees the new token, and the response sets its cookie once. Requests of
 // one browser renewing at once all succeed, since JAM's refresh keeps the
-// refresh token. A refresh JAM refuses ends the session; an outage does
+// refresh token, and share one refresh at JAM within a process. A refresh JAM refuses ends the session; an outage does
 // not: the old token serves while it is valid, else the request is
 // answered 503 and the cookies are kept. The ID token cookie names the
 // refresh token it belongs to, so a renewal answered after a logout in the
@@ -114,6 +114,8 @@ type Manager struct {
 	clientAddr     func(*http.Request) (netip.Addr, error)
 	challengeAfter int
 	challenge      func(*http.Request) error
+
+	renewals renewals
 }
 
 // An Option configures a Manager in New.
