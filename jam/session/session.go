@@ -45,6 +45,15 @@
 // whose ID token was issued more than WithCallbackMaxAge ago is refused as
 // a replay; WithUsedTokens makes any replay impossible.
 //
+// The pending-login and callback cookies are signed with HMAC-SHA256 under
+// the Manager's key (WithKey), so nobody without it can forge or alter
+// one; the pending cookie holds a keyed MAC of the address, not the
+// address. An attacker can get a genuine pending cookie for their own
+// address, in their own browser, but cannot put it in a victim's: the
+// cookies are __Host- and HttpOnly, and Login takes only same-origin
+// requests. A victim's pending cookie, were it stolen, matches only tokens
+// for the victim's address, which only the victim's mailbox receives.
+//
 // The callback's query string holds a refresh token: a proxy or load
 // balancer that logs query strings logs it. Turn such logging off for the
 // callback's path.
