@@ -24,11 +24,17 @@ import (
 // link; so is one WithUsedTokens has seen.
 func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
+	// Where the callback is, to come back to: never another site, whatever
+	// path a router let through.
+	here, ok := ReturnPath(r.URL.EscapedPath())
+	if !ok {
+		here = "/"
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		q := r.URL.Query()
 		if !q.Has("idToken") && !q.Has("refreshToken") {
-			m.finish(w, r, false)
+			m.finish(w, r, here, false)
 			return
 		}
 		tokens, err := jam.TokensFromURL(r.URL)
@@ -39,18 +45,19 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 		}
 		c := callback{IDToken: tokens.IDToken, RefreshToken: tokens.RefreshToken, Received: m.now().Unix()}
 		m.setCookie(w, callbackCookie, m.seal(callbackCookie, c), confirmTTL)
-		http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+		http.Redirect(w, r, here, http.StatusSeeOther)
 	case http.MethodPost:
 		if err := m.cop.Check(r); err != nil {
 			m.errorPage(w, r, http.StatusForbidden, "This request came from another site.")
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 		if r.PostFormValue("confirm") != "yes" {
 			m.deleteCookie(w, r, callbackCookie)
 			http.Redirect(w, r, m.loginPage, http.StatusSeeOther)
 			return
 		}
-		m.finish(w, r, true)
+		m.finish(w, r, here, true)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		m.errorPage(w, r, http.StatusMethodNotAllowed, "Follow the link from your email.")
@@ -59,7 +66,7 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 
 // finish logs in with the tokens of the callback cookie, if the pending
 // login matches them or the user confirmed.
-func (m *Manager) finish(w http.ResponseWriter, r *http.Request, confirmed bool) {
+func (m *Manager) finish(w http.ResponseWriter, r *http.Request, here string, confirmed bool) {
 	var c callback
 	if !m.open(callbackCookie, m.cookie(r, callbackCookie), &c) {
 		m.deleteCookie(w, r, callbackCookie)
@@ -110,7 +117,7 @@ func (m *Manager) finish(w http.ResponseWriter, r *http.Request, confirmed bool)
 		m.errorPage(w, r, http.StatusBadRequest, "Open the sign-in link in the browser where you asked for it.")
 		return
 	default:
-		m.page(w, r, &Page{Kind: PageConfirm, Status: http.StatusOK, Email: tok.Claims.Email, Action: r.URL.Path})
+		m.page(w, r, &Page{Kind: PageConfirm, Status: http.StatusOK, Email: tok.Claims.Email, Action: here})
 		return
 	}
 	if m.used != nil {

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -362,5 +363,45 @@ func deleteRefresh(e *env, b *browser) {
 	id, _, _ := strings.Cut(b.cookie("jam_id"), "~")
 	if err := e.client.DeleteRefreshToken(e.t.Context(), id, b.cookie("jam_refresh")); err != nil {
 		e.t.Fatal(err)
+	}
+}
+
+func TestDefaultPages(t *testing.T) {
+	tests := []struct {
+		page session.Page
+		want []string
+	}{
+		{session.Page{Kind: session.PageSent, Status: 200, Email: ann}, []string{`id="sent"`, ann}},
+		{session.Page{Kind: session.PageLogin, Status: 429, Problem: "Too many", Email: ann, Next: "/x"}, []string{`id="problem"`, "Too many", `name="next" value="/x"`}},
+		{session.Page{Kind: session.PageConfirm, Status: 200, Email: "<b>@example.com", Action: "/callback"}, []string{`action="/callback"`, `value="yes"`, `value="no"`, "&lt;b&gt;@example.com"}},
+		{session.Page{Kind: session.PageError, Status: 503, Problem: "Try later"}, []string{"Try later"}},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		session.DefaultPages(w, httptest.NewRequest(http.MethodGet, "/", nil), &tt.page)
+		body := w.Body.String()
+		if w.Code != tt.page.Status || strings.Contains(body, "<script") || strings.Contains(body, "<b>") {
+			t.Errorf("DefaultPages(kind %d) = %d, want %d, no script, the address escaped; body:\n%s", tt.page.Kind, w.Code, tt.page.Status, body)
+		}
+		for _, s := range tt.want {
+			if !strings.Contains(body, s) {
+				t.Errorf("DefaultPages(kind %d) lacks %q; body:\n%s", tt.page.Kind, s, body)
+			}
+		}
+	}
+}
+
+func TestSessionLogValue(t *testing.T) {
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	idToken, _ := srv.IssueTokens(ann)
+	tok, err := srv.Client().VerifyToken(t.Context(), idToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("request", "session", &session.Session{Token: tok, IDToken: idToken}, "none", (*session.Session)(nil))
+	if got := buf.String(); strings.Contains(got, idToken[:20]) || strings.Contains(got, ann) || !strings.Contains(got, "REDACTED") {
+		t.Errorf("a Session logs as %q, want the token and address REDACTED", got)
 	}
 }
