@@ -3,8 +3,10 @@ package session_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"runtime"
@@ -416,5 +418,96 @@ func TestForwardedBy(t *testing.T) {
 	r.RemoteAddr = "[2001:db8::1]:443"
 	if a, err := session.RemoteAddr(r); err != nil || a != netip.MustParseAddr("2001:db8::1") {
 		t.Errorf("RemoteAddr(%q) = %v, %v; want 2001:db8::1", r.RemoteAddr, a, err)
+	}
+}
+
+func TestLoginRefused(t *testing.T) {
+	jamSays := func(status int, msg string) *jamtest.Fault {
+		return &jamtest.Fault{Status: status, ContentType: "application/json", Body: []byte(`{"message":"` + msg + `"}`)}
+	}
+	tests := []struct {
+		name, contentType, body string
+		fault                   *jamtest.Fault
+		wantStatus              int
+		wantText                string
+		wantAsked               int // requests to JAM's authenticate
+	}{
+		{"no address", "application/x-www-form-urlencoded", "email=+", nil, 400, "valid email", 0},
+		{"invalid address", "application/x-www-form-urlencoded", "email=ann%40", nil, 400, "valid email", 0},
+		{"display name", "application/x-www-form-urlencoded", "email=Ann+%3Cann%40example.com%3E", nil, 400, "valid email", 0},
+		{"form too large", "application/x-www-form-urlencoded", "email=" + strings.Repeat("a", 10<<10), nil, 400, "could not be read", 0},
+		{"JSON not an object", "application/json", `["ann@example.com"]`, nil, 400, "JSON object", 0},
+		{"JAM refuses the address", "application/x-www-form-urlencoded", "email=ann%40example.com", jamSays(400, "Invalid email address"), 400, "Invalid email address", 1},
+		{"JAM down", "application/x-www-form-urlencoded", "email=ann%40example.com", new(jamtest.GatewayError(http.StatusBadGateway)), 503, "unavailable", 1},
+		{"JAM does not know the app", "application/json", `{"email":"ann@example.com"}`, jamSays(404, "App not found"), 500, "went wrong", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tt.fault != nil {
+				e.jam.SetFault(jamtest.OpAuthenticate, *tt.fault)
+			}
+			req, _ := http.NewRequest(http.MethodPost, e.url+"/login", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.contentType)
+			r := e.browser().do(req)
+			if r.status != tt.wantStatus || !strings.Contains(r.body, tt.wantText) || r.cookies["jam_pending"] != nil {
+				t.Errorf("POST /login (%s) = %d %q, pending cookie %v; want %d with %q and none", tt.name, r.status, r.body, r.cookies["jam_pending"] != nil, tt.wantStatus, tt.wantText)
+			}
+			if got := e.jam.Requests(jamtest.OpAuthenticate); got != tt.wantAsked {
+				t.Errorf("POST /login (%s): JAM asked %d times, want %d", tt.name, got, tt.wantAsked)
+			}
+		})
+	}
+}
+
+func TestMemoryUsedTokens(t *testing.T) {
+	clock := jamtest.NewClock(start)
+	u := session.NewMemoryUsedTokens(2, clock.Now)
+	ctx := t.Context()
+	until := start.Add(time.Minute)
+	for _, step := range []struct {
+		id        string
+		wantFirst bool
+		wantErr   error
+	}{
+		{"a", true, nil},
+		{"a", false, nil},
+		{"b", true, nil},
+		{"c", false, session.ErrFull},
+	} {
+		first, err := u.Use(ctx, step.id, until)
+		if first != step.wantFirst || !errors.Is(err, step.wantErr) {
+			t.Errorf("Use(%q) = %v, %v; want %v, %v", step.id, first, err, step.wantFirst, step.wantErr)
+		}
+	}
+	clock.Advance(time.Minute + time.Second)
+	if first, err := u.Use(ctx, "c", until.Add(time.Hour)); !first || err != nil {
+		t.Errorf("Use(%q) once the others expired = %v, %v; want true, nil", "c", first, err)
+	}
+}
+
+// TestRefresh404BeforeKeySet renews a session whose browser holds only
+// its refresh token, on a fresh process whose client has not fetched the
+// key set: JAM's 404 for the deleted refresh token ends the session (401),
+// rather than reading as a wrong configuration (500).
+func TestRefresh404BeforeKeySet(t *testing.T) {
+	srv := jamtest.NewServer(jamtest.WithLogger(nil))
+	defer srv.Close()
+	sm, err := session.New(srv.Client(), session.WithInsecureCookies())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFault(jamtest.OpRefreshToken, jamtest.Fault{Status: http.StatusNotFound, ContentType: "application/json", Body: []byte(`{"message":"Refresh token not found"}`)})
+	app := httptest.NewServer(sm.Require(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	defer app.Close()
+	req, _ := http.NewRequest(http.MethodGet, app.URL, nil)
+	req.AddCookie(&http.Cookie{Name: "jam_refresh", Value: "deleted-refresh-token"})
+	res, err := app.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized || len(res.Cookies()) != 1 || res.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("GET with a deleted refresh token = %d, %d cookies; want 401 and the refresh cookie deleted", res.StatusCode, len(res.Cookies()))
 	}
 }
