@@ -112,7 +112,7 @@ func BenchmarkVerifyRatios(b *testing.B) {
 // cache off). Each iteration verifies the valid token once and refuses the
 // attack 10 times, as a flood of it would come, and the two are timed in
 // turns, so that the machine's drift falls on both alike. The bounds
-// (README, Security): a refusal that needs no signature check costs at most
+// (docs/security-model.md): a refusal that needs no signature check costs at most
 // 1/20 of a cold verification, and no refusal more than one.
 func BenchmarkRefusals(b *testing.B) {
 	const flood = 10

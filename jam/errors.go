@@ -81,13 +81,11 @@ var (
 	ErrBadRequest = errors.New("jam: bad request")
 	// ErrUnauthorized means that JAM answered 401 to a refresh (the refresh
 	// token is invalid or expired) or to a logout (the ID token is
-	// invalid), or 404 to a refresh for an app known to exist (the refresh
-	// token was deleted).
+	// invalid), or 404 to a refresh of a deleted refresh token (see
+	// [Client.Refresh]).
 	ErrUnauthorized = errors.New("jam: unauthorized")
 	// ErrNotFound means that JAM answered 404: the app, or the refresh
-	// token, is unknown. A 404 from [Client.Refresh] matches it alone until
-	// the app's key set has been fetched, so that a wrong app ID or base URL
-	// never reads as a logout.
+	// token, is unknown.
 	ErrNotFound = errors.New("jam: not found")
 	// ErrUnexpectedStatus means that JAM answered a status it does not
 	// document for the operation, such as 500, or a success without the

@@ -11,9 +11,9 @@ import (
 	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
-// TestHTTPStatus answers each kind of failure as the README's table of
-// what the app does says, with errors met through real HTTP where a
-// server can produce them.
+// TestHTTPStatus answers each kind of failure as the table of what the app
+// does (docs/errors-and-reliability.md) says, with errors met through real
+// HTTP where a server can produce them.
 func TestHTTPStatus(t *testing.T) {
 	srv := jamtest.NewServer()
 	defer srv.Close()

@@ -47,7 +47,10 @@ type Client struct {
 	log     *slog.Logger
 	stats   counters
 	retries int
-	wait    func(context.Context, time.Duration) error // between attempts
+	// issuerWarnings limits the Warn records of tokens refused for their
+	// issuer to one a minute: the mistake shows, the log is not flooded.
+	issuerWarnings *rate.Limiter
+	wait           func(context.Context, time.Duration) error // between attempts
 
 	// Options applied in New.
 	cacheSize       int // 0 for no cache
@@ -72,7 +75,9 @@ func New(appID string, opts ...Option) (*Client, error) {
 
 		log:     slog.New(slog.DiscardHandler),
 		retries: defaultRetries,
-		wait:    sleep,
+
+		issuerWarnings: rate.NewLimiter(rate.Every(time.Minute), 1),
+		wait:           sleep,
 
 		cacheSize:       DefaultCacheSize,
 		refetchInterval: defaultRefetch,

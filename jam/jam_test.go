@@ -268,6 +268,8 @@ func TestNew(t *testing.T) {
 		{"relative base URL", testAppID, []jam.Option{jam.WithBaseURL("/jam")}, true, ""},
 		{"base URL not http", testAppID, []jam.Option{jam.WithBaseURL("ftp://jam.example")}, true, ""},
 		{"base URL with query", testAppID, []jam.Option{jam.WithBaseURL("https://jam.example/?x=1")}, true, ""},
+		{"base URL without a scheme", testAppID, []jam.Option{jam.WithBaseURL("127.0.0.1:8787")}, true, ""},
+		{"base URL host:port", testAppID, []jam.Option{jam.WithBaseURL("localhost:8787")}, true, ""},
 		{"base URL unparsable", testAppID, []jam.Option{jam.WithBaseURL("http://[::1")}, true, ""},
 		{"negative leeway", testAppID, []jam.Option{jam.WithLeeway(-time.Second)}, true, ""},
 		{"negative refetch interval", testAppID, []jam.Option{jam.WithRefetchInterval(-time.Second)}, true, ""},

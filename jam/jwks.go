@@ -38,8 +38,9 @@ func cacheMaxAge(h http.Header) (d time.Duration, ok bool) {
 
 // JWKS fetches the app's JWK Set now, or joins a fetch already in flight,
 // replaces the cached keys with it and returns the keys VerifyToken can
-// use: EC P-521 public keys for signing with a kid. Keys of other types, or
-// that hold private parts, are left out.
+// use: EC P-521 public keys with a kid, for signing (no use, or "sig") with
+// ES512 (no alg, or "ES512"). Other keys, and keys that hold private parts,
+// are left out.
 //
 // VerifyToken refetches the set by itself once it is older than its max
 // age (WithKeySetMaxAge); call JWKS to make a key JAM removed stop

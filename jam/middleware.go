@@ -152,13 +152,11 @@ func isToken68(s string) bool {
 }
 
 // DefaultErrorHandler answers a refused request with the status
-// HTTPStatus gives for err, a JSON {"message"} body and, for a missing or
+// [HTTPStatus] gives for err, a JSON {"message"} body and, for a missing or
 // invalid token or a malformed request, an RFC 6750 WWW-Authenticate
-// challenge: 401 for ErrNoToken (Bearer realm="jam") and ErrNotVerified
-// (error="invalid_token"), 400 for ErrInvalidRequest
-// (error="invalid_request"), 503 for ErrKeySetUnavailable whatever else err
-// matches, so that an outage never reads as a bad token. It never echoes
-// the token.
+// challenge: Bearer realm="jam" for [ErrNoToken], with error="invalid_token"
+// for [ErrNotVerified] and error="invalid_request" for [ErrInvalidRequest].
+// It never echoes the token.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	const realm = `Bearer realm="jam"`
 	status := HTTPStatus(err)

@@ -2,7 +2,6 @@ package jam
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -29,9 +28,16 @@ type Option func(*Client) error
 // is ignored. Point it at a jamtest.Server, or a proxy, in tests.
 func WithBaseURL(rawURL string) Option {
 	return func(c *Client) error {
+		if !strings.Contains(rawURL, "://") {
+			// 127.0.0.1:8787 does not parse and localhost:8787 parses
+			// with the scheme "localhost": one message for both.
+			return errors.New("jam: base URL must start with http:// or https://, as in http://127.0.0.1:8787")
+		}
 		u, err := url.Parse(rawURL)
 		if err != nil {
-			return fmt.Errorf("jam: base URL: %w", err)
+			// Not wrapped: url.Error quotes the URL, which may hold a
+			// password.
+			return errors.New("jam: base URL is not a valid URL")
 		}
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return errors.New("jam: base URL must be an absolute http(s) URL without user info, query or fragment")
@@ -148,12 +154,15 @@ func WithIssuer(iss string) Option {
 	}
 }
 
-// WithLogger sets where the Client logs the life of its key set, with its
-// attributes grouped under "jam": each fetch (Debug: key count, duration),
-// each failed fetch (Warn: the status or cause), keys added or removed
-// (Info: their kids), and a refetch for an unknown kid that the rate limit
-// refused (Debug). Nothing logged holds a token, an email address or a
-// response body. The default, and nil, mean no logs.
+// WithLogger sets where the Client logs, with its attributes grouped under
+// "jam": each key-set fetch (Debug: key count, duration), each failed fetch
+// (Warn: the status or cause, duration, keys kept), keys added or removed
+// (Info: their kids), a refetch for an unknown kid that the rate limit
+// refused (Debug), each retry of a call to JAM (Debug: operation, attempt,
+// cause, wait), and tokens refused for their issuer (Warn, at most once a
+// minute: the issuer found and the one expected). Nothing logged holds a
+// token, an email address or a response body. The default, and nil, mean
+// no logs.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) error {
 		if l != nil {

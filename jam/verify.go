@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 	"unsafe"
@@ -105,11 +106,25 @@ type cacheEntry struct {
 	key   *key
 }
 
+// maxIssuerShown bounds how much of a wrong iss an error or log shows.
+const maxIssuerShown = 200
+
 // checkClaims checks the claims of a token whose signature is valid.
 func (c *Client) checkClaims(cl *Claims, now time.Time) *Error {
 	switch {
 	case cl.Issuer != c.issuer:
-		return notVerified(ErrIssuer, nil)
+		// A signature of the app's key with another iss is a configuration
+		// mistake (localhost for 127.0.0.1, a proxy's prefix), not an
+		// attack: say what each side holds. The iss is signed by JAM, and
+		// is no secret; %q escapes what a terminal would act on.
+		found := cl.Issuer
+		if len(found) > maxIssuerShown {
+			found = found[:maxIssuerShown] + "…"
+		}
+		if c.issuerWarnings.AllowN(now, 1) {
+			c.log.Warn("token refused: its issuer is not the one expected; see WithIssuer and WithBaseURL", "iss", found, "want", c.issuer)
+		}
+		return notVerified(ErrIssuer, fmt.Errorf("iss is %q, want %q", found, c.issuer))
 	case !slices.Contains(cl.Audience, c.appID):
 		return notVerified(ErrAudience, nil)
 	case cl.TokenUse != "id":

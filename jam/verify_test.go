@@ -1,10 +1,12 @@
 package jam_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -207,14 +209,26 @@ func TestIssuerBehindProxy(t *testing.T) {
 		return c
 	}
 
-	plain := newClient()
+	var logs bytes.Buffer
+	plain := newClient(jam.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if _, err := plain.VerifyRemote(ctx, idToken); err != nil {
 		t.Fatalf("VerifyRemote(through the proxy) = %v, want nil", err)
 	}
-	_, err = plain.VerifyToken(ctx, idToken)
-	assertRefused(t, err, jam.ErrIssuer)
-
+	// The error and one Warn record name both issuers, so that the mistake
+	// is visible where a user looks; more refusals log nothing more.
 	iss := srv.URL + "/" + srv.AppID
+	for range 3 {
+		_, err = plain.VerifyToken(ctx, idToken)
+		assertRefused(t, err, jam.ErrIssuer)
+	}
+	want := fmt.Sprintf("iss is %q, want %q", iss, proxy.URL+"/jam/"+srv.AppID)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("VerifyToken(through the proxy) = %v, want it to say %s", err, want)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "jam.iss="+iss) {
+		t.Errorf("logs after 3 refusals for the issuer:\n%s\nwant one Warn record naming iss %s", logs.String(), iss)
+	}
+
 	client := newClient(jam.WithIssuer(iss))
 	if got := client.Issuer(); got != iss {
 		t.Errorf("Issuer() = %q, want %q", got, iss)

@@ -40,6 +40,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Once the first signal has cancelled ctx, the default handling comes
+	// back, so that a second one ends a slow shutdown at once.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -126,8 +129,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			msg = "jam: " + msg
 		}
 		fmt.Fprintln(stderr, msg)
-		if f := fs.Lookup("base-url"); f != nil && strings.TrimRight(f.Value.String(), "/") == defaultBaseURL && unreachable(err) {
-			fmt.Fprintf(stderr, "jam: hint: %s is the JAM service; for jam serve or another JAM, set JAM_BASE_URL or --base-url\n", defaultBaseURL)
+		if h := hint(fs, err); h != "" {
+			fmt.Fprintln(stderr, "jam: hint: "+h)
 		}
 		return 1
 	}
@@ -135,6 +138,27 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // unreachable reports whether err is a failure to connect, a DNS failure
 // included.
+// hint says what a user can do about the failure err of a client command,
+// for the mistakes new users make; "" when there is nothing to say.
+func hint(fs *flag.FlagSet, err error) string {
+	base := ""
+	if f := fs.Lookup("base-url"); f != nil {
+		base = strings.TrimRight(f.Value.String(), "/")
+	}
+	switch {
+	case base == "":
+	case unreachable(err) && base == defaultBaseURL:
+		return defaultBaseURL + " is the JAM service; for jam serve or another JAM, set JAM_BASE_URL or --base-url"
+	case unreachable(err):
+		return "nothing answers at " + base + "; is jam serve running there? Set JAM_BASE_URL or --base-url to the address it prints"
+	case errors.Is(err, jam.ErrIssuer):
+		return "a token's iss is the base URL it was issued at, a slash and the app ID, and localhost is not 127.0.0.1: " +
+			"use the base URL the token names (JAM_BASE_URL or --base-url). JAM itself does not compare iss with your base URL, so verify --remote accepts the token"
+	}
+	return ""
+}
+
+// unreachable reports whether err is a failure to connect to JAM.
 func unreachable(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr) && opErr.Op == "dial"

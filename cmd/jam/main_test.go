@@ -205,7 +205,7 @@ func TestUnreachableHint(t *testing.T) {
 		{"refused", closed, []string{"jwks", "--app", "a"}, true},
 		{"no such host", "http://jam.invalid", []string{"authenticate", "--app", "a", ann}, true},
 		{"verify fetching keys", closed, []string{"verify", "--app", "a", idToken}, true},
-		{"another base URL", "http://jam.invalid", []string{"jwks", "--app", "a", "--base-url", closed}, false},
+		{"another base URL refused", "http://jam.invalid", []string{"jwks", "--app", "a", "--base-url", closed}, true},
 		{"JAM answered", srv.URL, []string{"jwks", "--app", "no-such-app"}, false},
 	}
 	for _, tt := range tests {
@@ -219,6 +219,38 @@ func TestUnreachableHint(t *testing.T) {
 				t.Errorf("jam %q stderr = %q; hint of JAM_BASE_URL and --base-url: %v, want %v", tt.args, r.stderr, got, tt.hint)
 			}
 		})
+	}
+}
+
+// TestBaseURLWithoutScheme: host:port with an IP or a name gives one
+// message, which says what to write, where the two once differed.
+func TestBaseURLWithoutScheme(t *testing.T) {
+	ip := jamCmd(t, "", "jwks", "--app", "a", "--base-url", "127.0.0.1:8787")
+	name := jamCmd(t, "", "jwks", "--app", "a", "--base-url", "localhost:8787")
+	first := func(s string) string { line, _, _ := strings.Cut(s, "\n"); return line }
+	if ip.code != 2 || name.code != 2 {
+		t.Fatalf("jam jwks --base-url host:port = %d, %d; want 2, 2", ip.code, name.code)
+	}
+	if first(ip.stderr) != first(name.stderr) || !strings.Contains(ip.stderr, "http://") {
+		t.Errorf("jam jwks --base-url 127.0.0.1:8787 said %q and localhost:8787 said %q, want one message naming http://", first(ip.stderr), first(name.stderr))
+	}
+}
+
+// TestIssuerHint: verified at localhost, a token jam serve issued at
+// 127.0.0.1 is refused locally and accepted remotely; the hint says why.
+func TestIssuerHint(t *testing.T) {
+	srv := jamtest.NewServer(jamtest.WithLogger(slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	idToken, _ := srv.IssueTokens(ann)
+	localhost := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+
+	local := jamCmd(t, "", "verify", "--app", srv.AppID, "--base-url", localhost, idToken)
+	if local.code != 1 || !strings.Contains(local.stderr, "jam: hint:") || !strings.Contains(local.stderr, "--remote") {
+		t.Errorf("jam verify at localhost = %d, stderr %q; want 1 and a hint about the issuer", local.code, local.stderr)
+	}
+	remote := jamCmd(t, "", "verify", "--remote", "--app", srv.AppID, "--base-url", localhost, idToken)
+	if remote.code != 0 {
+		t.Errorf("jam verify --remote at localhost = %d, stderr %q; want 0", remote.code, remote.stderr)
 	}
 }
 

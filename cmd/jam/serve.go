@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +25,17 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	noRefresh := fs.Bool("no-refresh", false, "run an app that does not allow refresh")
 	ttl := fs.Duration("token-ttl", jamtest.DefaultTokenTTL, "lifetime of ID tokens")
 	state := fs.String("state", "", "keep the app ID, keys and refresh tokens in this file across restarts")
+	var corsOrigins []string
+	fs.Func("cors-origin", "an origin whose pages may call the API from a browser, such as http://app.localhost:3000;\nrepeat it for more (default: every loopback origin, on any port)", func(origin string) error {
+		corsOrigins = append(corsOrigins, origin)
+		return nil
+	})
+	var allowHosts []string
+	fs.Func("allow-host", "a host name to answer requests for, beside IP addresses, localhost, *.localhost and\nthe hosts of --addr and --public-url; repeat it for more. Others are refused (DNS rebinding)", func(name string) error {
+		allowHosts = append(allowHosts, name)
+		return nil
+	})
+	grace := fs.Duration("shutdown-timeout", 3*time.Second, "on Ctrl-C or SIGTERM, how long requests in flight may take to finish;\na second signal exits at once")
 	if err := parse(fs, args, "jam serve [flags]", 0, 0); err != nil {
 		return err
 	}
@@ -37,7 +51,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 		jamtest.WithTokenTTL(*ttl),
 		jamtest.WithLogger(slog.New(slog.NewTextHandler(s.errOut, nil))),
 		jamtest.WithMailer(func(email, link string) {
-			fmt.Fprintf(out, "magic link for %s: %s\n", email, link)
+			fmt.Fprintf(out, "magic link for %s: %s\n", printable(email), printable(link))
 		}),
 	}
 	if *publicURL != "" {
@@ -49,10 +63,19 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	if *noRefresh {
 		opts = append(opts, jamtest.WithRefreshDisabled())
 	}
+	if allowHosts != nil {
+		opts = append(opts, jamtest.WithAllowedHosts(allowHosts...))
+	}
+	if corsOrigins != nil {
+		opts = append(opts, jamtest.WithCORSOrigins(corsOrigins...))
+	}
 	if *state != "" {
 		opts = append(opts, jamtest.WithStateFile(*state))
 	}
 	srv, err := jamtest.Start(opts...)
+	if opErr, ok := errors.AsType[*net.OpError](err); ok && opErr.Op == "listen" {
+		return fmt.Errorf("jam serve: cannot listen on %s: %v; is another server there? Choose another address with --addr", *addr, opErr.Err)
+	}
 	if err != nil {
 		return err
 	}
@@ -78,9 +101,25 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 		srv.Addr(), base, srv.AppID, base, base, *redirect, refreshMode, *ttl, base, srv.AppID)
 
 	<-ctx.Done()
-	srv.Close()
+	fmt.Fprintf(s.errOut, "jam serve: stopping (at most %v; Ctrl-C again to exit now)\n", *grace)
+	shutdown, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		fmt.Fprintln(s.errOut, "jam serve: requests still in flight were cut short")
+	}
 	fmt.Fprintln(s.errOut, "jam serve: stopped")
 	return nil
+}
+
+// printable returns s as it is if every character of it is graphic, and
+// else quoted with Go's escapes: an address may hold control characters or
+// U+202E, which a terminal would act on, or show text reversed.
+func printable(s string) string {
+	q := strconv.QuoteToGraphic(s)
+	if q[1:len(q)-1] == s {
+		return s
+	}
+	return q
 }
 
 // lockedWriter serializes writes to w.

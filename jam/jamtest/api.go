@@ -53,6 +53,14 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET "+strings.TrimSuffix(outboxPagePath, "/"), s.showOutbox)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if !s.cfg.hostAllowed(r.Host) {
+			refuseHost(w)
+			return
+		}
+		if !isDevPath(r.URL.Path) && s.cors(w, r, mux) {
+			return // a preflight, which is not a request for an operation
+		}
 		// ServeMux answers a path that is not canonical ("/a/./b", "//a",
 		// "/a/b/..") with a redirect to the clean one, whatever the
 		// method: a client following it with its bearer token would

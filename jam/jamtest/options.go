@@ -38,6 +38,8 @@ type config struct {
 	mailer          func(email, link string)
 	logger          *slog.Logger
 	stateFile       string
+	allowOrigin     func(origin string) bool
+	allowedHosts    map[string]bool // names besides IP literals and localhost
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -48,6 +50,7 @@ func newConfig(opts []Option) (*config, error) {
 		tokenTTL:    DefaultTokenTTL,
 		now:         time.Now,
 		logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		allowOrigin: loopbackOrigin,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -57,6 +60,7 @@ func newConfig(opts []Option) (*config, error) {
 			return nil, err
 		}
 	}
+	c.allowHosts()
 	return c, nil
 }
 

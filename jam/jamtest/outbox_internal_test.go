@@ -48,7 +48,7 @@ func TestOutboxPageScript(t *testing.T) {
 	srv.sendMagicLink(evil)
 
 	w := httptest.NewRecorder()
-	srv.handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/_jamtest/", nil))
+	srv.handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://127.0.0.1/_jamtest/", nil))
 	body, _ := io.ReadAll(w.Body)
 	if w.Code != http.StatusOK {
 		t.Fatalf("GET /_jamtest/ = %d, want 200", w.Code)

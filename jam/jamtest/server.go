@@ -46,6 +46,18 @@
 // test fail. Paths and methods of no operation answer 404 and 405 with a
 // {"message"} body too.
 //
+// # Browsers
+//
+// JAM's browser SDK calls JAM from the app's pages, cross-origin, and so
+// can a browser test of an app: the server answers CORS as JAM does. A
+// preflight for any operation is answered 204 with the route's methods
+// and "Authorization, Content-Type" as allowed headers, and is neither
+// counted by Requests nor checked against openapi.yaml. Every answer of
+// the API, errors and faults included, carries Access-Control-Allow-Origin
+// for an allowed origin (WithCORSOrigins; by default, pages on loopback),
+// and lets the page read Retry-After. Credentials are never allowed. The
+// magic links and the outbox under /_jamtest/ never answer CORS.
+//
 // # Faults
 //
 // SetFault makes an operation answer as failing infrastructure does: a
@@ -227,14 +239,28 @@ func dialAddr(addr net.Addr) string {
 // was used, URL is built from it.
 func (s *Server) Addr() net.Addr { return s.http.Listener.Addr() }
 
-// Close shuts the server down: requests in flight are cancelled, and Close
-// returns once they have finished. Magic links and, without a state file,
-// tokens are lost.
+// Close shuts the server down: requests in flight are cancelled, their
+// connections closed, and Close returns once their handlers have returned,
+// even for a client that holds a request body open. Magic links and,
+// without a state file, tokens are lost.
 func (s *Server) Close() {
 	s.closing.Do(func() {
 		s.stop()
+		// httptest's Close waits for active connections, and a handler
+		// reading a body a client never finishes would wait for good.
+		s.http.CloseClientConnections()
 		s.http.Close()
 	})
+}
+
+// Shutdown shuts the server down gracefully: it stops accepting
+// connections and lets the requests in flight finish until ctx is done,
+// then closes as Close does. It returns ctx's error if it had to cut
+// requests short, as http.Server.Shutdown does.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Config.Shutdown(ctx)
+	s.Close()
+	return err
 }
 
 // Client returns a jam client for the server's app, with opts applied
