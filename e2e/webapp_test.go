@@ -349,10 +349,11 @@ func (a *app) call(ctx context.Context, t *testing.T, method, u string, body []b
 
 // browser is a tab of headless Chromium, with a screenshot of each step.
 type browser struct {
-	t     *testing.T
-	ctx   context.Context
-	name  string        // "" for the first browser context
-	shots *[]screenshot // of every browser context, in order
+	t      *testing.T
+	ctx    context.Context
+	name   string       // "" for the first browser context
+	parent *browser     // of another browser context, which keeps its screenshots
+	shots  []screenshot // of every browser context, in order
 }
 
 type screenshot struct {
@@ -376,7 +377,7 @@ func startBrowser(ctx context.Context, t *testing.T, path string) *browser {
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
-	b := &browser{t: t, ctx: tabCtx, shots: new([]screenshot)}
+	b := &browser{t: t, ctx: tabCtx}
 	t.Cleanup(func() {
 		// The screenshots first, while the failure is at hand.
 		if t.Failed() {
@@ -399,7 +400,7 @@ func startBrowser(ctx context.Context, t *testing.T, path string) *browser {
 func (b *browser) newBrowserContext() *browser {
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	b.t.Cleanup(cancel)
-	b2 := &browser{t: b.t, ctx: ctx, name: "other browser", shots: b.shots}
+	b2 := &browser{t: b.t, ctx: ctx, name: "other browser", parent: b}
 	if err := chromedp.Do(ctx); err != nil {
 		b.fatalf("a new browser context: %v", err)
 	}
@@ -427,10 +428,11 @@ func (b *browser) screenshot(name string) {
 		b.t.Logf("screenshot of step %q: %v", name, err)
 		return
 	}
-	if b.name != "" {
-		name = b.name + ": " + name
+	if b.parent != nil {
+		b.parent.shots = append(b.parent.shots, screenshot{b.name + ": " + name, png})
+		return
 	}
-	*b.shots = append(*b.shots, screenshot{name, png})
+	b.shots = append(b.shots, screenshot{name, png})
 }
 
 // fatalf fails the test after a screenshot of the page it failed on.
@@ -444,7 +446,7 @@ func (b *browser) fatalf(format string, args ...any) {
 // directory, which go test -artifacts keeps.
 func (b *browser) saveScreenshots() {
 	dir := b.t.ArtifactDir()
-	for i, s := range *b.shots {
+	for i, s := range b.shots {
 		name := fmt.Sprintf("%02d-%s.png", i+1, strings.Map(func(r rune) rune {
 			if r == ' ' || r == '/' {
 				return '-'
@@ -455,15 +457,15 @@ func (b *browser) saveScreenshots() {
 			b.t.Logf("saving a screenshot: %v", err)
 		}
 	}
-	b.t.Logf("screenshots of the %d steps in %s (kept with go test -artifacts)", len(*b.shots), dir)
+	b.t.Logf("screenshots of the %d steps in %s (kept with go test -artifacts)", len(b.shots), dir)
 }
 
 func (b *browser) saveScreenshot(path string) {
 	b.t.Helper()
-	if len(*b.shots) == 0 {
+	if len(b.shots) == 0 {
 		b.t.Fatal("no screenshot to save")
 	}
-	if err := os.WriteFile(path, (*b.shots)[len(*b.shots)-1].png, 0o644); err != nil {
+	if err := os.WriteFile(path, b.shots[len(b.shots)-1].png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("saved the screenshot of /me as %s", path)
