@@ -174,128 +174,165 @@ func WithChallenge(after int, check func(*http.Request) error) Option {
 // JSON request gets 202 or an error, in JSON {"message"}. Throttling is as
 // Limits says. It refuses cross-origin requests (WithCrossOriginProtection).
 func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
-	isJSON := false
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/json" {
-		isJSON = true
-	}
-	fail := func(status int, problem string, email, next string, challenge bool) {
-		if isJSON {
-			var extra map[string]any
-			if challenge {
-				extra = map[string]any{"challenge": true}
-			}
-			writeJSON(w, status, problem, extra)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	in := &loginRequest{json: mt == "application/json"}
+	switch {
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		m.refuseLogin(w, r, in, &refusal{status: http.StatusMethodNotAllowed, problem: "Use the login form."})
+	case m.cop.Check(r) != nil:
+		m.refuseLogin(w, r, in, &refusal{status: http.StatusForbidden, problem: "This request came from another site."})
+	default:
+		if no := in.read(w, r); no != nil {
+			m.refuseLogin(w, r, in, no)
 			return
 		}
-		m.page(w, r, &Page{Kind: PageLogin, Status: status, Problem: problem, Email: email, Next: next, Challenge: challenge})
+		send, no := m.throttle(r, in.email)
+		if no != nil {
+			m.refuseLogin(w, r, in, no)
+			return
+		}
+		if send {
+			if no := m.authenticate(r, in.email); no != nil {
+				m.refuseLogin(w, r, in, no)
+				return
+			}
+		}
+		m.sent(w, r, in)
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(http.StatusMethodNotAllowed, "Use the login form.", "", "", false)
-		return
-	}
-	if err := m.cop.Check(r); err != nil {
-		fail(http.StatusForbidden, "This request came from another site.", "", "", false)
-		return
-	}
-	var in struct {
+}
+
+// loginRequest is what a login asked for.
+type loginRequest struct {
+	json        bool   // a script's JSON request, answered in JSON
+	email, next string // normalised; a same-origin path or ""
+	typed       string // the address as typed, to show again
+}
+
+// refusal is why a login sends nothing, and how to say so.
+type refusal struct {
+	status     int
+	problem    string        // for the user
+	retryAfter time.Duration // for Retry-After, when positive
+	challenge  bool          // the app's challenge must be passed
+}
+
+// read reads the request's form or JSON body.
+func (in *loginRequest) read(w http.ResponseWriter, r *http.Request) *refusal {
+	var body struct {
 		Email string `json:"email"`
 		Next  string `json:"next"`
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
-	if isJSON {
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			fail(http.StatusBadRequest, "The request is not a JSON object with an email.", "", "", false)
-			return
+	if in.json {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return &refusal{status: http.StatusBadRequest, problem: "The request is not a JSON object with an email."}
 		}
 	} else {
 		if err := r.ParseForm(); err != nil {
-			fail(http.StatusBadRequest, "The form could not be read; try again.", "", "", false)
-			return
+			return &refusal{status: http.StatusBadRequest, problem: "The form could not be read; try again."}
 		}
-		in.Email, in.Next = r.PostForm.Get("email"), r.PostForm.Get("next")
+		body.Email, body.Next = r.PostForm.Get("email"), r.PostForm.Get("next")
 	}
-	email := normalize(in.Email)
-	next, _ := ReturnPath(in.Next)
-	if !validAddress(email) {
-		fail(http.StatusBadRequest, "Enter a valid email address.", strings.TrimSpace(in.Email), next, false)
-		return
+	in.email, in.typed = normalize(body.Email), strings.TrimSpace(body.Email)
+	in.next, _ = ReturnPath(body.Next)
+	if !validAddress(in.email) {
+		return &refusal{status: http.StatusBadRequest, problem: "Enter a valid email address."}
 	}
+	return nil
+}
 
+// throttle counts the login against the limits, client first, and says
+// whether to send the email; a throttled address sends none, and is
+// answered as if it did.
+func (m *Manager) throttle(r *http.Request, email string) (send bool, _ *refusal) {
+	unavailable := &refusal{status: http.StatusServiceUnavailable, problem: problemText(http.StatusServiceUnavailable)}
 	client, err := m.clientKey(r)
 	if err != nil {
 		m.log.Warn("login: no client address", "err", err)
-		fail(http.StatusBadRequest, "The request could not be read.", email, next, false)
-		return
+		return false, &refusal{status: http.StatusBadRequest, problem: "The request could not be read."}
 	}
 	res, err := m.limiters[1].Allow(r.Context(), "client:"+client, m.limits.Client)
-	if err != nil {
-		m.log.Error("login: limiter failed", "err", err)
-		fail(http.StatusServiceUnavailable, problemText(http.StatusServiceUnavailable), email, next, false)
-		return
-	}
-	if !res.Allowed {
-		m.log.Info("login: client throttled", "retry_after", res.RetryAfter)
-		setRetryAfter(w, res.RetryAfter)
-		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts from your network. Try again in %s.", wait(res.RetryAfter)), email, next, false)
-		return
-	}
-	if m.challenge != nil && m.limits.Client.Burst-res.Remaining > m.challengeAfter {
-		if err := m.challenge(r); err != nil {
-			fail(http.StatusForbidden, "Show us that you are a person, then try again.", email, next, true)
-			return
-		}
-	}
-
-	addr := m.addressMAC(email)
-	res, err = m.limiters[0].Allow(r.Context(), "address:"+addr, m.limits.Address)
 	switch {
 	case err != nil:
 		m.log.Error("login: limiter failed", "err", err)
-		fail(http.StatusServiceUnavailable, problemText(http.StatusServiceUnavailable), email, next, false)
-		return
+		return false, unavailable
 	case !res.Allowed:
-		// The same answer as a sent email: nobody learns that the
-		// address is throttled.
+		m.log.Info("login: client throttled", "retry_after", res.RetryAfter)
+		return false, &refusal{status: http.StatusTooManyRequests, retryAfter: res.RetryAfter,
+			problem: fmt.Sprintf("Too many sign-in attempts from your network. Try again in %s.", wait(res.RetryAfter))}
+	case m.challenge != nil && m.limits.Client.Burst-res.Remaining > m.challengeAfter && m.challenge(r) != nil:
+		return false, &refusal{status: http.StatusForbidden, problem: "Show us that you are a person, then try again.", challenge: true}
+	}
+	res, err = m.limiters[0].Allow(r.Context(), "address:"+m.addressMAC(email), m.limits.Address)
+	switch {
+	case err != nil:
+		m.log.Error("login: limiter failed", "err", err)
+		return false, unavailable
+	case !res.Allowed:
 		m.log.Info("login: address throttled")
-		m.sent(w, r, isJSON, email, addr, next)
-		return
+		return false, nil
 	}
-	if res, err = m.limiters[2].Allow(r.Context(), "global", m.limits.Global); err != nil || !res.Allowed {
-		m.log.Warn("login: global limit reached", "err", err)
-		setRetryAfter(w, max(res.RetryAfter, time.Second))
-		fail(http.StatusTooManyRequests, problemText(http.StatusTooManyRequests), email, next, false)
-		return
+	res, err = m.limiters[2].Allow(r.Context(), "global", m.limits.Global)
+	switch {
+	case err != nil:
+		m.log.Error("login: limiter failed", "err", err)
+		return false, unavailable
+	case !res.Allowed:
+		m.log.Warn("login: global limit reached", "retry_after", res.RetryAfter)
+		return false, &refusal{status: http.StatusTooManyRequests, retryAfter: res.RetryAfter, problem: problemText(http.StatusTooManyRequests)}
 	}
-	if err := m.client.Authenticate(r.Context(), email); err != nil {
-		status := jam.HTTPStatus(err)
-		problem := problemText(status)
-		switch status {
-		case http.StatusBadRequest:
-			problem = "JAM refused that address."
-			if e, ok := errors.AsType[*jam.Error](err); ok && e.Message != "" {
-				problem = e.Message // redacted by jam
-			}
-		case http.StatusTooManyRequests:
-			setRetryAfter(w, time.Minute)
+	return true, nil
+}
+
+// authenticate asks JAM to send the link, and says what went wrong.
+func (m *Manager) authenticate(r *http.Request, email string) *refusal {
+	err := m.client.Authenticate(r.Context(), email)
+	if err == nil {
+		return nil
+	}
+	m.log.Error("login: JAM sent no link", "err", err)
+	no := &refusal{status: jam.HTTPStatus(err)}
+	no.problem = problemText(no.status)
+	switch no.status {
+	case http.StatusBadRequest:
+		no.problem = "JAM refused that address."
+		if e, ok := errors.AsType[*jam.Error](err); ok && e.Message != "" {
+			no.problem = e.Message // redacted by jam
 		}
-		m.log.Error("login: JAM sent no link", "err", err)
-		fail(status, problem, email, next, false)
+	case http.StatusTooManyRequests:
+		no.retryAfter = time.Minute // jam.Error does not say JAM's
+	}
+	return no
+}
+
+// refuseLogin answers a login that sends nothing, in JSON or with the
+// login page again.
+func (m *Manager) refuseLogin(w http.ResponseWriter, r *http.Request, in *loginRequest, no *refusal) {
+	if no.retryAfter > 0 {
+		setRetryAfter(w, no.retryAfter)
+	}
+	if in.json {
+		var extra map[string]any
+		if no.challenge {
+			extra = map[string]any{"challenge": true}
+		}
+		writeJSON(w, no.status, no.problem, extra)
 		return
 	}
-	m.sent(w, r, isJSON, email, addr, next)
+	m.page(w, r, &Page{Kind: PageLogin, Status: no.status, Problem: no.problem, Email: in.typed, Next: in.next, Challenge: no.challenge})
 }
 
 // sent answers a login whose link is on its way, or whose address is
 // throttled, and leaves the pending-login cookie.
-func (m *Manager) sent(w http.ResponseWriter, r *http.Request, isJSON bool, email, addr, next string) {
-	p := pending{Address: addr, Started: m.now().Unix(), Next: next}
+func (m *Manager) sent(w http.ResponseWriter, r *http.Request, in *loginRequest) {
+	p := pending{Address: m.addressMAC(in.email), Started: m.now().Unix(), Next: in.next}
 	m.setCookie(w, pendingCookie, m.seal(pendingCookie, p), m.pendingTTL)
-	if isJSON {
+	if in.json {
 		writeJSON(w, http.StatusAccepted, "Check your email for a sign-in link.", nil)
 		return
 	}
-	m.page(w, r, &Page{Kind: PageSent, Status: http.StatusOK, Email: email, Next: next})
+	m.page(w, r, &Page{Kind: PageSent, Status: http.StatusOK, Email: in.email, Next: in.next})
 }
 
 // validAddress reports whether s is an email address alone.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -107,8 +108,7 @@ func (m *Manager) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 	m.page(w, r, &Page{Kind: PageError, Status: status, Problem: problem})
 }
 
-// writeJSON answers with a JSON {"message"} body, and Retry-After when
-// retry is positive.
+// writeJSON answers with a JSON {"message"} body and the extra members.
 func writeJSON(w http.ResponseWriter, status int, msg string, extra map[string]any) {
 	noStore(w)
 	body := map[string]any{"message": msg}
@@ -134,6 +134,6 @@ func navigation(r *http.Request) bool {
 	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
 		return mode == "navigate"
 	}
-	ct := r.Header.Get("Content-Type")
-	return r.Method == http.MethodPost && (ct == "application/x-www-form-urlencoded" || len(ct) > 19 && ct[:19] == "multipart/form-data")
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return r.Method == http.MethodPost && (mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data")
 }
