@@ -111,7 +111,7 @@ func TestCallback(t *testing.T) {
 	})
 
 	t.Run("replay: used tokens", func(t *testing.T) {
-		clock := jamtest.NewClock(start) // the env's
+		clock := jamtest.NewClock(start) // frozen at the env's start
 		e := newEnv(t, session.WithUsedTokens(session.NewMemoryUsedTokens(10, clock.Now)))
 		b := e.browser()
 		u := b.follow(b.startLogin(ann, ""))
@@ -509,5 +509,35 @@ func TestRefresh404BeforeKeySet(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusUnauthorized || len(res.Cookies()) != 1 || res.Cookies()[0].MaxAge >= 0 {
 		t.Errorf("GET with a deleted refresh token = %d, %d cookies; want 401 and the refresh cookie deleted", res.StatusCode, len(res.Cookies()))
+	}
+}
+
+// TestFloodThroughHTTP interleaves logins for distinct addresses with a
+// victim's, through the handler, on a limiter too small for the flood:
+// the victim never gets more than the burst of emails, and the limiter
+// holds no more keys than its size.
+func TestFloodThroughHTTP(t *testing.T) {
+	clock := jamtest.NewClock(start) // frozen at the env's start
+	limiter := session.NewMemoryLimiter(50, clock.Now)
+	roomy := session.Limit{Burst: 10_000, Every: time.Millisecond}
+	e := newEnv(t, session.WithLimiter(limiter), session.WithLimits(session.Limits{Address: session.DefaultLimits.Address, Client: roomy, Global: roomy}))
+	b := e.browser()
+	for i := range 200 {
+		b.post("/login", url.Values{"email": {fmt.Sprintf("flood%d@example.com", i)}})
+		if r := b.post("/login", url.Values{"email": {"Victim@Example.com"}}); r.status != http.StatusOK {
+			t.Fatalf("POST /login for the victim #%d = %d, want 200 (sent, or throttled and answered as sent)", i+1, r.status)
+		}
+	}
+	sent := 0
+	for _, m := range e.jam.Outbox() {
+		if m.Email == "victim@example.com" {
+			sent++
+		}
+	}
+	if sent != session.DefaultLimits.Address.Burst {
+		t.Errorf("200 logins for the victim among a flood sent %d emails, want %d", sent, session.DefaultLimits.Address.Burst)
+	}
+	if n := limiter.Len(); n > 50 {
+		t.Errorf("the limiter holds %d keys, want at most 50", n)
 	}
 }
