@@ -99,7 +99,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	h.jam = jamtest.NewServer(jamOpts...)
 	t.Cleanup(h.jam.Close)
-	cfg.outboxURL = h.jam.URL + "/_jamtest/"
+	cfg.outboxURL = h.jam.URL + "/_jamtest/outbox"
 	// No retries: an outage answers at once, and a test counts requests.
 	h.client = h.jam.Client(jam.WithRetries(0))
 	srv := httptest.NewUnstartedServer(newApp(h.client, cfg))

@@ -101,7 +101,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		}
 		defer srv.Close()
 		client, appID, jamURL = srv.Client(), srv.AppID, srv.URL+"/"
-		cfg.insecure, cfg.outboxURL = true, srv.URL+"/_jamtest/"
+		cfg.insecure, cfg.outboxURL = true, srv.URL+"/_jamtest/outbox" // JSON: the HTML page leaves jamtest
 	}
 	server := &http.Server{Handler: newApp(client, cfg), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)

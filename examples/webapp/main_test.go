@@ -93,8 +93,8 @@ func (r *running) stop(t *testing.T) int {
 func TestRun(t *testing.T) {
 	r := start(t, []string{"-addr", "127.0.0.1:0", "-jam-addr", "127.0.0.1:0", "-token-ttl", "10m"}, nil, "app", "jam", "app ID", "outbox")
 	app, jamURL := r.lines["app"], r.lines["jam"]
-	if r.lines["outbox"] != jamURL+"_jamtest/" {
-		t.Errorf("outbox line = %q, want %q", r.lines["outbox"], jamURL+"_jamtest/")
+	if r.lines["outbox"] != jamURL+"_jamtest/outbox" {
+		t.Errorf("outbox line = %q, want %q", r.lines["outbox"], jamURL+"_jamtest/outbox")
 	}
 
 	jar, _ := cookiejar.New(nil)
