@@ -1,7 +1,9 @@
 // Package e2e tests the example web app, examples/webapp, in a real
 // browser: headless Chromium, driven by chromedp, logs in through the
-// app's form and JAM's magic link, uses the app, lets the ID token expire
-// and logs out.
+// app's form and JAM's magic link, back to the page it asked for, uses
+// the app, opens a link in a second browser context and confirms it
+// there, lets the ID tokens expire, logs out (once just after expiry),
+// and meets the login throttle.
 //
 // It is a module of its own, so that the library's go.mod gains none of
 // chromedp. It needs Chromium: the CHROMIUM environment variable, or

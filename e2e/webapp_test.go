@@ -27,6 +27,7 @@ var mePNG = flag.String("me-png", "", "write the screenshot of /me to this file,
 
 const (
 	email = "ann@example.com"
+	other = "bob@example.com"
 	// tokenTTL is the lifetime of the ID tokens of the app's JAM server:
 	// long enough for the steps before the expiry to run well before it,
 	// short enough to wait for. The app renews a token once it has
@@ -40,9 +41,11 @@ const (
 )
 
 // TestWebApp logs in to the example app in Chromium, as a user does, and
-// goes through everything the app does with the login: /me, a reload,
-// the API from the page's script, the renewal of an expired ID token, the
-// logout.
+// goes through everything the app does with the login: the page asked for
+// before logging in, /me, a reload, the API from the page's script, a
+// link opened in another browser (confirmed there), the renewal of an
+// expired ID token, logging out just after the ID token expired, the
+// logout, and the message of a throttled login.
 func TestWebApp(t *testing.T) {
 	chromium := findChromium(t)
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
@@ -53,7 +56,11 @@ func TestWebApp(t *testing.T) {
 		"-token-ttl", tokenTTL.String(), "-refresh-before", "0s")
 	b := startBrowser(ctx, t, chromium)
 
-	b.step("the login page", chromedp.Navigate(app.url+"/"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"] input[name="email"]`)))
+	b.step("a protected page, logged out", chromedp.Navigate(app.url+"/me?tab=api"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login"] input[name="email"]`)))
+	if got, want := b.location(), app.url+"/?next="+url.QueryEscape("/me?tab=api"); got != want {
+		b.fatalf("/me logged out led to %s, want the login page with next, %s", got, want)
+	}
 
 	b.step("submit the address",
 		chromedp.SendKeys(chromedp.CSS("#email"), email),
@@ -65,7 +72,7 @@ func TestWebApp(t *testing.T) {
 
 	link := app.magicLink(ctx, t, email)
 	b.step("follow the magic link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#greeting")))
-	b.wantMe(app)
+	b.wantMe(app, "/me?tab=api", email)
 	history, err := chromedp.Run(b.ctx, chromedp.NavigationEntries())
 	if err != nil {
 		b.fatalf("NavigationEntries: %v", err)
@@ -81,17 +88,17 @@ func TestWebApp(t *testing.T) {
 	idCookie, refreshCookie := b.cookie(app, "jam_id"), b.cookie(app, "jam_refresh")
 	for _, c := range []*network.Cookie{idCookie, refreshCookie} {
 		if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Secure || c.Path != "/" {
-			b.fatalf("cookie %s: HttpOnly %v, SameSite %q, Secure %v, Path %q; want true, Lax, false (plain http on loopback), /",
+			b.fatalf("cookie %s: HttpOnly %v, SameSite %q, Secure %v, Path %q; want true, Lax, false (development), /",
 				c.Name, c.HTTPOnly, c.SameSite, c.Secure, c.Path)
 		}
+	}
+	if c := names(b.cookies(app)); len(c) != 2 {
+		b.fatalf("after the login the browser holds cookies %v, want jam_id and jam_refresh only", c)
 	}
 	expiry := expiryOf(t, idCookie.Value)
 
 	b.step("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#greeting")))
-	b.wantMe(app)
-	if time.Now().After(expiry) {
-		b.fatalf("the steps so far took past the ID token's expiry (%v); raise tokenTTL", tokenTTL)
-	}
+	b.wantMe(app, "/me?tab=api", email)
 	if got := b.cookie(app, "jam_id").Value; got != idCookie.Value {
 		b.fatalf("the reload of a fresh login renewed its ID token, want it kept")
 	}
@@ -106,26 +113,53 @@ func TestWebApp(t *testing.T) {
 		b.saveScreenshot(*mePNG)
 	}
 
+	// Another address's link, asked for here and opened in a browser
+	// that holds none of this one's cookies: it logs in there only once
+	// the user confirms, on a page that shows the address.
+	b.step("ask for a link for "+other, chromedp.Navigate(app.url+"/"),
+		chromedp.SendKeys(chromedp.CSS("#email"), other),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#sent")))
+	b2 := b.newBrowserContext()
+	b2.step("open the link in another browser", chromedp.Navigate(app.magicLink(ctx, t, other)), chromedp.WaitVisible(chromedp.CSS("#confirm")))
+	if got := b2.text("#confirm"); !strings.Contains(got, other) {
+		b2.fatalf("the confirmation page says %q, want the address %s", got, other)
+	}
+	if got, want := b2.location(), app.url+"/callback"; got != want {
+		b2.fatalf("the confirmation page is at %s, want %s: the tokens out of the address bar", got, want)
+	}
+	if c := names(b2.cookies(app)); len(c) != 1 || c[0] != "jam_callback" {
+		b2.fatalf("before confirming, the other browser holds cookies %v, want only jam_callback", c)
+	}
+	b2.step("confirm", chromedp.Click(chromedp.CSS("#confirm-yes")), chromedp.WaitVisible(chromedp.CSS("#greeting")))
+	b2.wantMe(app, "/me", other)
+	otherRefresh := b2.cookie(app, "jam_refresh").Value
+	otherExpiry := expiryOf(t, b2.cookie(app, "jam_id").Value)
+
 	// Real time passes here: the app and its JAM run in another process,
 	// on the machine's clock. The wait is bounded by the token's lifetime.
-	wait := time.Until(expiry.Add(time.Second))
-	if wait > tokenTTL+time.Second {
-		b.fatalf("the ID token expires in %v, want at most %v", wait, tokenTTL)
-	}
-	t.Logf("waiting %v for the ID token to expire", wait.Round(time.Millisecond))
-	select {
-	case <-time.After(wait):
-	case <-ctx.Done():
-		b.fatalf("waiting for the ID token to expire: %v", ctx.Err())
-	}
-	b.step("reload after the ID token expired", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#greeting")))
-	b.wantMe(app)
+	b.sleepUntil(ctx, expiry.Add(time.Second))
+	b.step("reload after the ID token expired", chromedp.Navigate(app.url+"/me"), chromedp.WaitVisible(chromedp.CSS("#greeting")))
+	b.wantMe(app, "/me", email)
 	renewed := b.cookie(app, "jam_id")
 	if renewed.Value == idCookie.Value || !expiryOf(t, renewed.Value).After(expiry) {
 		b.fatalf("after the expiry, the reload kept the old ID token, want a new one")
 	}
 	if got := b.cookie(app, "jam_refresh").Value; got != refreshCookie.Value {
 		b.fatalf("the renewal changed the refresh token cookie, want it kept")
+	}
+
+	// JAM takes no expired ID token for a logout; the app's checks allow
+	// a minute's leeway. The logout must renew it and delete the
+	// refresh token all the same.
+	b2.sleepUntil(ctx, otherExpiry.Add(time.Second))
+	b2.step("log out just after the ID token expired", chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
+	if c := b2.cookies(app); len(c) != 0 {
+		b2.fatalf("after logging out the other browser holds cookies %v, want none", names(c))
+	}
+	if status := app.refresh(ctx, t, otherRefresh); status != http.StatusUnauthorized {
+		t.Fatalf("JAM's refresh with the refresh token of the browser logged out after expiry = %d, want 401", status)
 	}
 
 	b.step("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
@@ -135,14 +169,45 @@ func TestWebApp(t *testing.T) {
 	if c := b.cookies(app); len(c) != 0 {
 		b.fatalf("after logging out the browser holds cookies %v, want none", names(c))
 	}
-
 	b.step("/me after logging out", chromedp.Navigate(app.url+"/me"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
-	if got := b.location(); got != app.url+"/" {
-		b.fatalf("/me after logging out led to %s, want %s/", got, app.url)
+	if got, want := b.location(), app.url+"/?next=%2Fme"; got != want {
+		b.fatalf("/me after logging out led to %s, want %s", got, want)
 	}
-
 	if status := app.refresh(ctx, t, refreshCookie.Value); status != http.StatusUnauthorized {
 		t.Fatalf("JAM's refresh with the refresh token of the logged-out browser = %d, want 401", status)
+	}
+
+	// A script on the page asks for links for many addresses, as a bot
+	// would: the app throttles this client, and the form says so.
+	b.step("many logins from one client",
+		chromedp.Evaluate[chromedp.Void](`(async () => {
+			for (let i = 0; i < 20; i++) {
+				await fetch("/login", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "email=bot" + i + "%40example.com"});
+			}
+		})()`, chromedp.EvalAwaitPromise),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#problem")))
+	if got := b.text("#problem"); !strings.Contains(got, "Too many sign-in attempts") {
+		b.fatalf("the login page after many logins says %q, want the throttle's message", got)
+	}
+}
+
+// sleepUntil waits, in real time, until t.
+func (b *browser) sleepUntil(ctx context.Context, t time.Time) {
+	b.t.Helper()
+	wait := time.Until(t)
+	if wait > tokenTTL+2*time.Second {
+		b.fatalf("waiting %v, want at most the token's lifetime %v", wait, tokenTTL)
+	}
+	if wait <= 0 {
+		return
+	}
+	b.t.Logf("waiting %v for an ID token to expire", wait.Round(time.Millisecond))
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		b.fatalf("waiting for the ID token to expire: %v", ctx.Err())
 	}
 }
 
@@ -284,9 +349,11 @@ func (a *app) call(ctx context.Context, t *testing.T, method, u string, body []b
 
 // browser is a tab of headless Chromium, with a screenshot of each step.
 type browser struct {
-	t     *testing.T
-	ctx   context.Context
-	shots []screenshot
+	t      *testing.T
+	ctx    context.Context
+	name   string       // "" for the first browser context
+	parent *browser     // of another browser context, which keeps its screenshots
+	shots  []screenshot // of every browser context, in order
 }
 
 type screenshot struct {
@@ -327,6 +394,19 @@ func startBrowser(ctx context.Context, t *testing.T, path string) *browser {
 	return b
 }
 
+// newBrowserContext returns a tab in a new browser context of the same
+// browser: another profile, with none of b's cookies, as another browser
+// would be.
+func (b *browser) newBrowserContext() *browser {
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	b.t.Cleanup(cancel)
+	b2 := &browser{t: b.t, ctx: ctx, name: "other browser", parent: b}
+	if err := chromedp.Do(ctx); err != nil {
+		b.fatalf("a new browser context: %v", err)
+	}
+	return b2
+}
+
 // step runs the actions within stepTimeout and takes a screenshot of the
 // page they leave, failing the test if they fail.
 func (b *browser) step(name string, actions ...chromedp.Action[chromedp.Void]) {
@@ -346,6 +426,10 @@ func (b *browser) screenshot(name string) {
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Logf("screenshot of step %q: %v", name, err)
+		return
+	}
+	if b.parent != nil {
+		b.parent.shots = append(b.parent.shots, screenshot{b.name + ": " + name, png})
 		return
 	}
 	b.shots = append(b.shots, screenshot{name, png})
@@ -409,13 +493,13 @@ func (b *browser) location() string {
 	return loc
 }
 
-// wantMe checks that the tab shows /me, greeting the user.
-func (b *browser) wantMe(a *app) {
+// wantMe checks that the tab shows path, greeting the user.
+func (b *browser) wantMe(a *app, path, user string) {
 	b.t.Helper()
-	if got := b.location(); got != a.url+"/me" {
-		b.fatalf("the tab shows %s, want %s/me", got, a.url)
+	if got := b.location(); got != a.url+path {
+		b.fatalf("the tab shows %s, want %s%s", got, a.url, path)
 	}
-	if got, want := b.text("#greeting"), "Hello, "+email; got != want {
+	if got, want := b.text("#greeting"), "Hello, "+user; got != want {
 		b.fatalf("/me says %q, want %q", got, want)
 	}
 }
@@ -459,6 +543,7 @@ func expiryOf(t *testing.T, idToken string) time.Time {
 	var claims struct {
 		Exp int64 `json:"exp"`
 	}
+	idToken, _, _ = strings.Cut(idToken, "~") // the cookie's tag of the refresh token
 	parts := strings.Split(idToken, ".")
 	if len(parts) != 3 {
 		t.Fatal("the ID token cookie is not a JWT")

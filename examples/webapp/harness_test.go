@@ -19,31 +19,13 @@ import (
 
 	"github.com/go-jam/go-jam/jam"
 	"github.com/go-jam/go-jam/jam/jamtest"
+	"github.com/go-jam/go-jam/jam/session"
 )
 
 // TestMain fails the tests if a goroutine outlives them: a server, a
 // request or a connection left running.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// clock is the time of a test's JAM server, client and app, which only the
-// test moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // lockedBuffer collects the app's logs, written from handlers.
@@ -70,7 +52,7 @@ type harness struct {
 	t      *testing.T
 	jam    *jamtest.Server
 	client *jam.Client // the app's
-	clock  *clock
+	clock  *jamtest.Clock
 	url    string // the app's, without a trailing slash
 	logs   *lockedBuffer
 
@@ -80,12 +62,12 @@ type harness struct {
 
 // harnessOption changes the app's configuration or adds options of its
 // JAM server.
-type harnessOption func(*config, *[]jamtest.Option)
+type harnessOption func(*app, *[]jamtest.Option)
 
-func secureCookies(c *config, _ *[]jamtest.Option) { c.secure = true }
+func secureCookies(a *app, _ *[]jamtest.Option) { a.insecure = false }
 
 func jamOption(opt jamtest.Option) harnessOption {
-	return func(_ *config, opts *[]jamtest.Option) { *opts = append(*opts, opt) }
+	return func(_ *app, opts *[]jamtest.Option) { *opts = append(*opts, opt) }
 }
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
@@ -97,12 +79,13 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	h := &harness{
 		t:     t,
-		clock: &clock{now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)},
+		clock: jamtest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)),
 		url:   "http://" + ln.Addr().String(),
 		logs:  &lockedBuffer{},
 	}
-	cfg := config{
-		refreshBefore: defaultRefreshBefore,
+	cfg := &app{
+		insecure:      true,
+		refreshBefore: session.DefaultRefreshBefore,
 		now:           h.clock.Now,
 		log:           slog.New(slog.NewTextHandler(h.logs, nil)),
 	}
@@ -112,11 +95,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		jamtest.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	}
 	for _, opt := range opts {
-		opt(&cfg, &jamOpts)
+		opt(cfg, &jamOpts)
 	}
 	h.jam = jamtest.NewServer(jamOpts...)
 	t.Cleanup(h.jam.Close)
-	cfg.outboxURL = h.jam.URL + "/_jamtest/"
+	cfg.outboxURL = h.jam.URL + "/_jamtest/outbox"
 	// No retries: an outage answers at once, and a test counts requests.
 	h.client = h.jam.Client(jam.WithRetries(0))
 	srv := httptest.NewUnstartedServer(newApp(h.client, cfg))
@@ -210,7 +193,7 @@ func (b *browser) do(req *http.Request) *response {
 	return r
 }
 
-// get requests a URL, or a path of the app.
+// get navigates to a URL, or a path of the app, as a browser does.
 func (b *browser) get(target string) *response {
 	b.h.t.Helper()
 	if strings.HasPrefix(target, "/") {
@@ -220,6 +203,19 @@ func (b *browser) get(target string) *response {
 	if err != nil {
 		b.h.t.Fatal(err)
 	}
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	return b.do(req)
+}
+
+// fetch requests a path of the app as a page's script does.
+func (b *browser) fetch(path string) *response {
+	b.h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.h.url+path, nil)
+	if err != nil {
+		b.h.t.Fatal(err)
+	}
+	req.Header.Set("Sec-Fetch-Mode", "cors")
+	req.Header.Set("Accept", "*/*")
 	return b.do(req)
 }
 
@@ -233,6 +229,7 @@ func (b *browser) post(path string, form url.Values, header http.Header) *respon
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
 	req.Header.Set("Origin", b.h.url)
 	for k, v := range header {
 		req.Header[k] = v
@@ -251,29 +248,25 @@ func (b *browser) cookie(name string) string {
 	return ""
 }
 
-// setCookie sets (or, with "", removes) a cookie as if the app had.
-func (b *browser) setCookie(name, value string) {
-	u, _ := url.Parse(b.h.url)
-	c := &http.Cookie{Name: name, Value: value, Path: "/"}
-	if value == "" {
-		c.MaxAge = -1
-	}
-	b.jar.SetCookies(u, []*http.Cookie{c})
-}
-
-// login logs the browser in as a user does: the form, the magic link from
-// the outbox, JAM's redirect, the callback. It returns the callback's
-// answer, which sets the cookies.
-func (b *browser) login(email string) *response {
+// startLogin posts the login form and returns the magic link it sent.
+func (b *browser) startLogin(email, next string) string {
 	b.h.t.Helper()
 	b.h.secret(email)
-	if r := b.post("/login", url.Values{"email": {email}}, nil); r.status != http.StatusOK {
+	before := len(b.h.jam.Outbox())
+	if r := b.post("/login", url.Values{"email": {email}, "next": {next}}, nil); r.status != http.StatusOK {
 		b.h.t.Fatalf("POST /login = %d, want 200; body:\n%s", r.status, r.body)
 	}
-	link, ok := b.h.jam.MagicLink(email)
-	if !ok {
-		b.h.t.Fatal("POST /login sent no magic link")
+	out := b.h.jam.Outbox()
+	if len(out) != before+1 {
+		b.h.t.Fatalf("POST /login sent %d magic links, want 1", len(out)-before)
 	}
+	return out[0].Link
+}
+
+// follow follows a magic link to JAM's redirect, and returns the callback
+// URL with the tokens.
+func (b *browser) follow(link string) string {
+	b.h.t.Helper()
 	r := b.get(link)
 	if r.status != http.StatusFound || !strings.HasPrefix(r.location(), b.h.url+"/callback?") {
 		b.h.t.Fatalf("GET magic link = %d to %q, want 302 to the app's /callback", r.status, r.location())
@@ -281,21 +274,35 @@ func (b *browser) login(email string) *response {
 	u, _ := url.Parse(r.location())
 	b.h.secret(u.Query().Get("idToken"))
 	b.h.secret(u.Query().Get("refreshToken"))
-	r = b.get(r.location())
-	if r.status != http.StatusSeeOther || r.location() != "/me" {
-		b.h.t.Fatalf("GET /callback = %d to %q, want 303 to /me", r.status, r.location())
+	return r.location()
+}
+
+// callback opens JAM's redirect as a browser does: it is redirected at
+// once to /callback without the tokens, which it then opens.
+func (b *browser) callback(u string) *response {
+	b.h.t.Helper()
+	if r := b.get(u); r.status != http.StatusSeeOther || r.location() != "/callback" {
+		b.h.t.Fatalf("GET /callback?tokens = %d to %q, want 303 to /callback", r.status, r.location())
+	}
+	return b.get("/callback")
+}
+
+// login logs the browser in as a user does: the form, the magic link from
+// the outbox, JAM's redirect, the callback. It returns the callback's
+// answer, which sets the cookies and leads to next or /me.
+func (b *browser) login(email, next string) *response {
+	b.h.t.Helper()
+	r := b.callback(b.follow(b.startLogin(email, next)))
+	if r.status != http.StatusSeeOther || r.cookies["jam_id"] == nil {
+		b.h.t.Fatalf("GET /callback = %d to %q, want 303 and a session; body:\n%s", r.status, r.location(), r.body)
 	}
 	return r
 }
 
-// refreshTokenOf returns the refresh token the browser holds.
-func (b *browser) refreshTokenOf() string {
-	b.h.t.Helper()
-	rt := b.cookie("jam_refresh")
-	if rt == "" {
-		b.h.t.Fatal("the browser holds no refresh token")
-	}
-	return rt
+// idToken returns the ID token the browser holds.
+func (b *browser) idToken() string {
+	id, _, _ := strings.Cut(b.cookie("jam_id"), "~")
+	return id
 }
 
 // refreshWorks reports whether JAM still takes the refresh token.
