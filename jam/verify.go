@@ -85,7 +85,7 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 		return nil, perr
 	}
 	// A set may hold several keys under one kid; any of them will do.
-	i := slices.IndexFunc(keys, func(k *key) bool { return p.jws.DetachedVerify(p.raw, k.v) == nil })
+	i := slices.IndexFunc(keys, func(k *key) bool { return p.jws.DetachedVerify(p.raw, c.keys.tables.verifier(k)) == nil })
 	if i < 0 {
 		return nil, notVerified(ErrSignature, nil)
 	}
