@@ -100,7 +100,10 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 	return tok.clone(), nil
 }
 
-// cacheEntry is a verified token and the key that verified it.
+// cacheEntry is a verified token and the key that verified it. An entry
+// may outlive its key's place in the set until the token is seen again or
+// evicted; the key then holds no tables (tables.remove), only its public
+// key, so that what the cache keeps alive stays small.
 type cacheEntry struct {
 	token *Token
 	key   *key
