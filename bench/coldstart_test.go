@@ -63,6 +63,9 @@ func TestColdStartOneFetch(t *testing.T) {
 var (
 	freshPairs = flag.Int("fresh.pairs", 0, "TestFreshProcesses: rounds of fresh processes to the first verified token, one per implementation each round; 0 skips it (bench/coldstart.sh sets 21)")
 	freshBusy  = flag.Int("fresh.busy", 7, "TestFreshProcesses: rounds of busy fresh processes, verifying 300 tokens")
+	// A baseline is cmd/fresh built from another checkout, such as the
+	// commit before a change, where -impl go-jam may mean other code.
+	freshBaseline = flag.String("fresh.baseline", "", "TestFreshProcesses: a cmd/fresh binary of another checkout, whose -impl go-jam runs in turns with the others as \"baseline\"")
 )
 
 // firstTokenImpls are the implementations TestFreshProcesses starts, in
@@ -124,11 +127,20 @@ func TestFreshProcesses(t *testing.T) {
 	if err := os.WriteFile(busy, []byte(strings.Join(tokens, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	firstImpls, busyImpls := firstTokenImpls, []string{"go-jam", "go-jam-ecdsa"}
+	if *freshBaseline != "" {
+		firstImpls = append(slices.Clone(firstImpls), "baseline")
+		busyImpls = append(busyImpls, "baseline")
+	}
 	fresh := func(impl, file string, args ...string) freshResult {
 		t.Helper()
+		bin := exe
+		if impl == "baseline" {
+			bin, impl = *freshBaseline, "go-jam"
+		}
 		args = append([]string{"-impl", impl, "-base", srv.URL, "-app", srv.AppID, "-tokens", file}, args...)
 		began := time.Now()
-		out, err := exec.Command(exe, args...).Output()
+		out, err := exec.Command(bin, args...).Output()
 		took := time.Since(began)
 		if err != nil {
 			t.Fatalf("fresh %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -146,21 +158,21 @@ func TestFreshProcesses(t *testing.T) {
 	// so that the machine's drift falls on all alike.
 	results := make(map[string][]freshResult)
 	for round := range *freshPairs {
-		for i := range firstTokenImpls {
-			impl := firstTokenImpls[(round+i)%len(firstTokenImpls)]
+		for i := range firstImpls {
+			impl := firstImpls[(round+i)%len(firstImpls)]
 			results[impl] = append(results[impl], fresh(impl, first))
 		}
 	}
 	t.Logf("first verified token, %d rounds: median (min–max), ms", *freshPairs)
 	t.Logf("%-18s %-22s %-22s %-22s", "impl", "main → token (wall)", "main → token (CPU)", "exec → exit (wall)")
-	for _, impl := range firstTokenImpls {
+	for _, impl := range firstImpls {
 		rs := results[impl]
 		t.Logf("%-18s %-22s %-22s %-22s", impl,
 			spread(rs, func(r freshResult) float64 { return r.FirstWallMS }),
 			spread(rs, func(r freshResult) float64 { return r.FirstCPUMS }),
 			spread(rs, func(r freshResult) float64 { return r.ProcessMS }))
 	}
-	for _, impl := range firstTokenImpls[1:] {
+	for _, impl := range firstImpls[1:] {
 		ratios := make([]float64, *freshPairs)
 		for i := range ratios {
 			ratios[i] = results[impl][i].FirstWallMS / results["go-oidc"][i].FirstWallMS
@@ -176,7 +188,6 @@ func TestFreshProcesses(t *testing.T) {
 	}
 
 	// Busy processes: 300 tokens back to back.
-	busyImpls := []string{"go-jam", "go-jam-ecdsa"}
 	busyResults := make(map[string][]freshResult)
 	for round := range *freshBusy {
 		for i := range busyImpls {
