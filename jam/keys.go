@@ -19,16 +19,19 @@ import (
 const maxPrecomputedKeys = 4
 
 // tablesBreakEven is how many signature checks a key makes with
-// crypto/ecdsa before it earns its tables. Building them costs about 39
-// crypto/ecdsa verifications the first time in a process (the generator's
-// table, 120–140 ms, and the key's, 37–53 ms, against 4.2–4.6 ms a
-// verification) and 9–12 for a later key; each check with them saves 0.8
-// of one. Both costs are P-521 point operations, so the ratio holds on any
-// machine. Renting until the rent paid equals the price, as in the
-// ski-rental problem, spends at most twice what knowing the future would:
-// 39 / 0.8 ≈ 48. A later key, whose tables cost a quarter as much, waits
-// as long: at most 40 checks, 0.15 s of CPU, once per rotation, for one
-// rule.
+// crypto/ecdsa before it earns its tables. Building them the first time in
+// a process (the generator's table and the key's) costs as much as 36–40
+// crypto/ecdsa verifications on the machine of BENCHMARKS.md (120–140 ms
+// and 37–53 ms, against 4.2–4.6 ms), 40–51 on the CI machine of 2026-12-01
+// (76–80 ms and 29–50 ms, against 2.6 ms); a later key's, 9–20. Each check
+// with tables saves 0.8 of one. Both costs are P-521 arithmetic, so the
+// ratio moves little between machines, and a count needs no clock.
+// Renting until the rent paid equals the price, as in the ski-rental
+// problem, spends at most about twice what knowing the future would:
+// 39 / 0.8 ≈ 48. A busy process then has its tables by its 100th token or
+// so (bench/coldstart.sh), well before its 250th. A later key, whose
+// tables cost a quarter as much, waits as long, for one rule: at most 40
+// checks too many, once per rotation.
 const tablesBreakEven = 48
 
 // A key is a signing key of the set and its verifiers.
