@@ -37,7 +37,7 @@ const tablesBreakEven = 48
 // A key is a signing key of the set and its verifiers.
 type key struct {
 	pub *ecdsa.PublicKey
-	std *es512.Verifier // crypto/ecdsa, until the key has tables
+	std *es512.Verifier // crypto/ecdsa, while the key has no tables
 
 	// fast verifies with tables once the key has earned them and until it
 	// leaves the set: the token cache may hold a key for long after, but
@@ -100,11 +100,16 @@ func (t *tables) build(k *key) {
 	go func() {
 		// go-jose has checked that the key is a point of P-521, and so
 		// has usable: this cannot fail. If it did, k would stay on
-		// crypto/ecdsa, which would refuse the key just the same.
+		// crypto/ecdsa, which would refuse the key just the same, and
+		// give its place up.
 		v, err := t.new(k.pub)
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		if err == nil && !k.removed {
+		switch {
+		case k.removed: // remove gave its place up
+		case err != nil:
+			t.held--
+		default:
 			k.fast.Store(v)
 		}
 		t.running = slices.DeleteFunc(t.running, func(c chan struct{}) bool { return c == done })
