@@ -2,9 +2,14 @@ package jam
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+	"weak"
+
+	"github.com/go-jam/go-jam/jam/internal/es512"
 )
 
 // CacheLen returns how many verified tokens c remembers.
@@ -43,4 +48,39 @@ func RecordWaits(c *Client) func() []time.Duration {
 		defer mu.Unlock()
 		return slices.Clone(waits)
 	}
+}
+
+// TablesBreakEven is how many checks with crypto/ecdsa earn a key its
+// tables.
+const TablesBreakEven = tablesBreakEven
+
+// MaxPrecomputedKeys is how many keys of a set may hold tables at once.
+const MaxPrecomputedKeys = maxPrecomputedKeys
+
+// Tables returns a weak pointer to the fast verifier of the key of c's set
+// with the given kid, and whether it has one: its tables are built.
+func Tables(c *Client, kid string) (weak.Pointer[es512.Verifier], bool) {
+	for _, k := range c.keys.state.Load().keys[kid] {
+		if v := k.fast.Load(); v != nil {
+			return weak.Make(v), true
+		}
+	}
+	return weak.Pointer[es512.Verifier]{}, false
+}
+
+// GateTables makes c's builds of tables wait until the returned function
+// is called, and counts them in builds.
+func GateTables(c *Client, builds *atomic.Int32) (release func()) {
+	gate := make(chan struct{})
+	c.keys.tables.new = func(pub *ecdsa.PublicKey) (*es512.Verifier, error) {
+		builds.Add(1)
+		<-gate
+		return es512.New(pub)
+	}
+	return sync.OnceFunc(func() { close(gate) })
+}
+
+// AwaitTables waits for the builds of tables in flight to end.
+func AwaitTables(c *Client) {
+	c.keys.tables.wait(context.Background())
 }

@@ -249,5 +249,8 @@ func (ks *keyServer) client(t testing.TB, clk *jamtest.Clock, opts ...jam.Option
 	if err != nil {
 		t.Fatalf("New(%q) = %v", testAppID, err)
 	}
+	// A key that earned its tables builds them in a goroutine of its own;
+	// it must not outlive the test.
+	t.Cleanup(func() { jam.AwaitTables(c) })
 	return c
 }

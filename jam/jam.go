@@ -30,6 +30,7 @@ const (
 	opDeleteRefresh = "delete refresh token"
 	opDeleteAll     = "delete all refresh tokens"
 	opTokensFromURL = "read redirect URL"
+	opPrecompute    = "precompute"
 )
 
 // Client talks to JAM on behalf of one app. It is safe for concurrent use;
@@ -56,6 +57,7 @@ type Client struct {
 	cacheSize       int // 0 for no cache
 	refetchInterval time.Duration
 	maxAge          time.Duration
+	fastVerifier    bool
 }
 
 // New returns a Client for the app with the given ID. It does no I/O: the
@@ -82,6 +84,7 @@ func New(appID string, opts ...Option) (*Client, error) {
 		cacheSize:       DefaultCacheSize,
 		refetchInterval: defaultRefetch,
 		maxAge:          defaultMaxAge,
+		fastVerifier:    true,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -120,6 +123,7 @@ func New(appID string, opts ...Option) (*Client, error) {
 		refetchInterval: min(c.refetchInterval, c.maxAge),
 		log:             c.log,
 		stats:           &c.stats,
+		tables:          newTables(c.fastVerifier),
 	}
 	c.keys.state.Store(&keyState{})
 	return c, nil

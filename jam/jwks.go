@@ -69,12 +69,45 @@ func (c *Client) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 // error, which matches ErrKeySetUnavailable, is for logs and probes: a
 // Client that is not ready still works, and fetches the set on the first
 // verification, so an outage of JAM at start-up MUST NOT stop a process.
+//
+// Ready does not build the tables of the fast verifier (WithFastVerifier):
+// keys earn them by verifying, so that a process that verifies little
+// starts as fast as one using crypto/ecdsa alone. Where start-up time is
+// free and the first requests are not, call Precompute instead.
 func (c *Client) Ready(ctx context.Context) error {
 	if c.keys.state.Load().keys != nil {
 		return nil
 	}
 	_, err := c.JWKS(ctx)
 	return err
+}
+
+// Precompute does what Ready does, and then builds the tables of the fast
+// verifier (WithFastVerifier) for the keys of the set that have none, up
+// to 4, without waiting for them to earn them, and waits for the builds
+// as long as ctx allows. It costs about 170 ms of CPU and 9 MiB the first
+// time in a process, 40 ms and 2.1 MiB per key after; with the fast
+// verifier off, or in FIPS 140 mode, it is Ready.
+//
+// Call it where start-up is not on a request's path: before a Kubernetes
+// readiness probe first answers (call Precompute once at start-up, and
+// Ready from the probe), or in the init of an AWS Lambda function with
+// provisioned concurrency. Where start-up delays the first request, as in
+// a Lambda function's cold start on demand, call Ready: the keys earn
+// their tables if the process verifies enough to repay them.
+//
+// Its error matches ErrKeySetUnavailable when the set could not be
+// fetched, and context.DeadlineExceeded or context.Canceled when ctx ended
+// first; the builds then go on in the background and end by themselves.
+// Either way the Client works, so the error MUST NOT stop a process.
+func (c *Client) Precompute(ctx context.Context) error {
+	if err := c.Ready(ctx); err != nil {
+		return err
+	}
+	if err := c.keys.tables.precompute(ctx, c.keys.state.Load().keys); err != nil {
+		return &Error{Op: opPrecompute, Err: err}
+	}
+	return nil
 }
 
 // fetchKeySet GETs the app's JWK Set and keeps the keys that can verify

@@ -23,6 +23,7 @@ type keySet struct {
 	refetchInterval time.Duration // the shortest max age a response can set
 	log             *slog.Logger
 	stats           *counters
+	tables          *tables // of the fast verifier, for the keys that earn them
 
 	// mu guards flight and orders the writes of state, so that a caller
 	// deciding under it whether to join or start a fetch sees the state

@@ -85,7 +85,7 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 		return nil, perr
 	}
 	// A set may hold several keys under one kid; any of them will do.
-	i := slices.IndexFunc(keys, func(k *key) bool { return p.jws.DetachedVerify(p.raw, k.v) == nil })
+	i := slices.IndexFunc(keys, func(k *key) bool { return p.jws.DetachedVerify(p.raw, c.keys.tables.verifier(k)) == nil })
 	if i < 0 {
 		return nil, notVerified(ErrSignature, nil)
 	}
@@ -100,7 +100,10 @@ func (c *Client) verifyToken(ctx context.Context, idToken string) (*Token, error
 	return tok.clone(), nil
 }
 
-// cacheEntry is a verified token and the key that verified it.
+// cacheEntry is a verified token and the key that verified it. An entry
+// may outlive its key's place in the set until the token is seen again or
+// evicted; the key then holds no tables (tables.remove), only its public
+// key, so that what the cache keeps alive stays small.
 type cacheEntry struct {
 	token *Token
 	key   *key
