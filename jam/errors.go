@@ -90,8 +90,8 @@ var (
 	// never reads as a logout.
 	ErrNotFound = errors.New("jam: not found")
 	// ErrUnexpectedStatus means that JAM answered a status it does not
-	// document for the operation, such as 500, or a success without the
-	// expected body.
+	// document for the operation, such as 500 or any redirect (which is
+	// never followed), or a success without the expected body.
 	ErrUnexpectedStatus = errors.New("jam: unexpected response")
 
 	// ErrNotVerified means that the ID token is not valid.

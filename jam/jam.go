@@ -94,6 +94,13 @@ func New(appID string, opts ...Option) (*Client, error) {
 	if c.issuer == "" {
 		c.issuer = c.baseURL + "/" + appID
 	}
+	// JAM's API never redirects. A client that followed a redirect would
+	// send the request, its body and bearer token included, to whatever
+	// host the Location names, and take that host's answer, or its keys,
+	// for JAM's. A shallow copy, so that the user's client is not changed.
+	hc := *c.hc
+	hc.CheckRedirect = refuseRedirect
+	c.hc = &hc
 	api, err := jamclient.NewClient(c.baseURL+"/", jamclient.WithHTTPClient(c.hc))
 	if err != nil {
 		return nil, fmt.Errorf("jam: %w", err)

@@ -44,6 +44,14 @@ func WithBaseURL(rawURL string) Option {
 // WithHTTPClient sets the HTTP client for every call to JAM, key-set
 // fetches included. The default is a client with a 10-second timeout; nil
 // means the default.
+//
+// Redirects are never followed, whatever hc's CheckRedirect says: JAM's API
+// never redirects, and following one would send the request, refresh
+// token, email address or bearer token included, to the host it names, and
+// take that host's answer, or its keys, for JAM's. A redirect is an error
+// matching ErrUnexpectedStatus, with its status in Error.StatusCode. The
+// Client uses a copy of hc with CheckRedirect set; hc itself is not
+// changed, and its Transport, Jar and Timeout serve as they are.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc != nil {
