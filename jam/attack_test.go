@@ -150,6 +150,7 @@ func attackCorpus(tb testing.TB) *corpus {
 		{"two signatures", `{"payload":"` + parts[1] + `","signatures":[{"protected":"` + parts[0] + `","signature":"` + parts[2] + `"},{"protected":"` + parts[0] + `","signature":"` + parts[2] + `"}]}`, jam.ErrMalformedToken},
 		{"padded base64", parts[0] + "==." + parts[1] + "." + parts[2], jam.ErrMalformedToken},
 		{"standard base64 alphabet", std, jam.ErrMalformedToken},
+		{"non-canonical base64url header", nonCanonical(tb, parts[0])[0] + "." + parts[1] + "." + parts[2], jam.ErrMalformedToken},
 		{"leading space", " " + valid, jam.ErrMalformedToken},
 		{"trailing newline", valid + "\n", jam.ErrMalformedToken},
 		{"newline inside", parts[0] + "." + parts[1][:10] + "\n" + parts[1][10:] + "." + parts[2], jam.ErrMalformedToken},

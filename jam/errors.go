@@ -104,7 +104,8 @@ var (
 	ErrKeySetUnavailable = errors.New("jam: key set unavailable")
 
 	// ErrMalformedToken means that the token is not a JAM ID token: not a
-	// compact JWS signed once, too large, a header over 1 KiB, with a
+	// compact JWS signed once, base64url not in its canonical form (a last
+	// character with unused bits set), too large, a header over 1 KiB, with a
 	// member twice, naming a key other than by kid (jwk, jku, x5u, x5c,
 	// x5t, x5t#S256) or marked critical, no kid, or claims missing, of the
 	// wrong JSON type or given twice.
