@@ -2,6 +2,7 @@ package jam
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -76,12 +77,26 @@ const keySetFetchLimit = 10 * time.Second
 const failureBackoff = time.Second
 
 // lookup returns the keys with the given kid, fetching the set if it holds
-// none and may fetch.
+// none and may fetch. It counts the verifications it answers
+// ErrKeySetUnavailable, and the refetches the rate limit refuses.
 func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*key, error) {
+	keys, limited, err := s.find(ctx, kid, now)
+	switch {
+	case limited:
+		s.stats.refetchesLimited.Add(1)
+	case err != nil && errors.Is(err, ErrKeySetUnavailable):
+		s.stats.unavailable.Add(1)
+	}
+	return keys, err
+}
+
+// find is lookup; limited says that the rate limit refused a refetch for
+// the kid.
+func (s *keySet) find(ctx context.Context, kid string, now time.Time) (_ []*key, limited bool, _ error) {
 	st := s.state.Load()
 	if keys := st.keys[kid]; keys != nil {
 		s.refreshIfStale(st, now)
-		return keys, nil
+		return keys, false, nil
 	}
 	may := func(st *keyState) bool {
 		switch {
@@ -100,25 +115,26 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*key,
 		f, started := s.join(ctx, may)
 		if f != nil {
 			if _, err := f.wait(ctx); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		st = s.state.Load()
 		switch keys := st.keys[kid]; {
 		case keys != nil:
-			return keys, nil
+			return keys, false, nil
 		case f == nil && st.lastErr != nil:
 			// No fetch was allowed and the last one failed, so the kid may
 			// be a new key JAM could not tell: an outage, not a bad token.
-			return nil, st.lastErr
+			return nil, false, st.lastErr
 		case f == nil:
 			s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
+			limited = true
 		case !started:
 			continue
 		}
 		break
 	}
-	return nil, notVerified(ErrUnknownKey, nil)
+	return nil, limited, notVerified(ErrUnknownKey, nil)
 }
 
 // holds reports whether k is still one of the keys for kid, for a token
