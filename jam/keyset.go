@@ -57,6 +57,7 @@ type keyState struct {
 	fetchedAt time.Time         // of the last successful fetch
 	staleAt   time.Time         // when the keys are older than their max age
 	lastErr   error             // of the last fetch; nil if it succeeded
+	removed   []string          // kids the last fetch that removed any removed
 	failedAt  time.Time         // when the last failed fetch ended
 }
 
@@ -76,29 +77,53 @@ const keySetFetchLimit = 10 * time.Second
 // yet refuses to fetch again, returning that failure instead.
 const failureBackoff = time.Second
 
-// lookup returns the keys with the given kid, fetching the set if it holds
-// none and may fetch. It counts the verifications it answers
-// ErrKeySetUnavailable, and the refetches the rate limit refuses.
+// lookup returns the keys with the given kid: those held, or else those
+// a fetch brings. Of a kid no fetch brings, it answers ErrUnknownKey only
+// when a fetch that began during the call proved it unknown, or a fetch
+// removed it from the set; when the rate limit refuses the refetch, the
+// kid may be a key JAM has just published, and the answer is "unavailable,
+// try again once a refetch is allowed", at once.
 func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*key, error) {
-	keys, limited, err := s.find(ctx, kid, now)
-	switch {
-	case limited:
-		s.stats.refetchesLimited.Add(1)
-	case err != nil && errors.Is(err, ErrKeySetUnavailable):
-		s.stats.unavailable.Add(1)
-	}
-	return keys, err
-}
-
-// find is lookup; limited says that the rate limit refused a refetch for
-// the kid.
-func (s *keySet) find(ctx context.Context, kid string, now time.Time) (_ []*key, limited bool, _ error) {
 	st := s.state.Load()
 	if keys := st.keys[kid]; keys != nil {
 		s.refreshIfStale(st, now)
-		return keys, false, nil
+		return keys, nil
 	}
-	may := func(st *keyState) bool {
+
+	// Step 1: join the fetch in flight, or start one if the state allows.
+	f, started := s.join(ctx, s.mayFetchFor(kid, now))
+	if f != nil && !started {
+		// That fetch was in flight when this call came, and may have
+		// begun before JAM published the key: wait for it, then join or
+		// start one more.
+		if err := s.await(ctx, f); err != nil {
+			return nil, err
+		}
+		if keys := s.state.Load().keys[kid]; keys != nil {
+			return keys, nil
+		}
+		f, _ = s.join(ctx, s.mayFetchFor(kid, now))
+	}
+
+	// Step 2: a fetch that began during this call is the proof.
+	if f != nil {
+		if err := s.await(ctx, f); err != nil {
+			return nil, err
+		}
+		if keys := s.state.Load().keys[kid]; keys != nil {
+			return keys, nil
+		}
+		return nil, notVerified(ErrUnknownKey, nil)
+	}
+
+	// Step 3: no fetch was allowed.
+	return s.refused(kid, now)
+}
+
+// mayFetchFor is join's condition for a fetch on behalf of a token with
+// kid, one the set lacks.
+func (s *keySet) mayFetchFor(kid string, now time.Time) func(*keyState) bool {
+	return func(st *keyState) bool {
 		switch {
 		case st.keys[kid] != nil: // a fetch that just ended brought it
 			return false
@@ -109,32 +134,53 @@ func (s *keySet) find(ctx context.Context, kid string, now time.Time) (_ []*key,
 		}
 		return s.refetch.AllowN(now, 1)
 	}
-	// A fetch this call joined may have begun before the key was
-	// published; then one of its own may follow.
-	for range 2 {
-		f, started := s.join(ctx, may)
-		if f != nil {
-			if _, err := f.wait(ctx); err != nil {
-				return nil, false, err
-			}
-		}
-		st = s.state.Load()
-		switch keys := st.keys[kid]; {
-		case keys != nil:
-			return keys, false, nil
-		case f == nil && st.lastErr != nil:
-			// No fetch was allowed and the last one failed, so the kid may
-			// be a new key JAM could not tell: an outage, not a bad token.
-			return nil, false, st.lastErr
-		case f == nil:
-			s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
-			limited = true
-		case !started:
-			continue
-		}
-		break
+}
+
+// await waits for f, and counts a failure, which leaves the token
+// neither valid nor invalid.
+func (s *keySet) await(ctx context.Context, f *flight) error {
+	_, err := f.wait(ctx)
+	if err != nil {
+		s.stats.unavailable.Add(1)
 	}
-	return nil, limited, notVerified(ErrUnknownKey, nil)
+	return err
+}
+
+// refused answers for a token with kid when join allowed no fetch.
+func (s *keySet) refused(kid string, now time.Time) ([]*key, error) {
+	st := s.state.Load()
+	switch {
+	case st.keys[kid] != nil:
+		// A fetch that ended after this call came brought it.
+		return st.keys[kid], nil
+	case slices.Contains(st.removed, kid):
+		// JAM removed it: not a key it may have just published.
+		return nil, notVerified(ErrUnknownKey, nil)
+	case st.lastErr != nil:
+		// The last fetch failed, so the kid may be a new key JAM could
+		// not tell: an outage, not a bad token.
+		s.stats.unavailable.Add(1)
+		return nil, st.lastErr
+	}
+	// A forged kid, or the key JAM has just published: no telling which
+	// until the next refetch, and no waiting for it, since the caller's
+	// context may have no deadline. Not a refusal of the token, which
+	// would log its user out, and not an outage.
+	s.stats.refetchesLimited.Add(1)
+	s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
+	return nil, &Error{Op: opVerifyToken, Err: errRefetchLimited, RetryAfter: s.refetchWait(now), kinds: []error{ErrKeySetUnavailable}}
+}
+
+var errRefetchLimited = errors.New("kid not in the key set, and its refetch refused by the rate limit")
+
+// refetchWait is how long from now until the rate limit allows a refetch.
+func (s *keySet) refetchWait(now time.Time) time.Duration {
+	missing := 1 - s.refetch.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	// Rounded, as x/time/rate's float arithmetic is not exact.
+	return time.Duration(missing / float64(s.refetch.Limit()) * float64(time.Second)).Round(time.Millisecond)
 }
 
 // holds reports whether k is still one of the keys for kid, for a token
@@ -218,8 +264,8 @@ func (s *keySet) store(f *fetchedSet, keys map[string][]*key, err error, took ti
 		return
 	}
 
-	next := &keyState{keys: keys, fetchedAt: now, staleAt: now.Add(s.maxAgeOf(f))}
-	var added, removed []string
+	next := &keyState{keys: keys, fetchedAt: now, staleAt: now.Add(s.maxAgeOf(f)), removed: old.removed}
+	var added, removed, gone []string
 	for kid, ks := range keys {
 		next.count += len(ks)
 		for _, k := range ks {
@@ -234,6 +280,12 @@ func (s *keySet) store(f *fetchedSet, keys map[string][]*key, err error, took ti
 				removed = append(removed, kid)
 			}
 		}
+		if keys[kid] == nil {
+			gone = append(gone, kid)
+		}
+	}
+	if gone != nil {
+		next.removed = gone
 	}
 	s.state.Store(next)
 

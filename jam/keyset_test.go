@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,10 +54,12 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("fetches = %d, want 2: an unknown kid right after a refetch fetches nothing", n)
 	}
 
-	// A flood of unknown kids within the refetch interval costs no request.
+	// A flood of unknown kids within the refetch interval costs no request,
+	// and gets "unavailable, retry after", not a refusal: any of them may
+	// be a key JAM has just published.
 	for i := range 100 {
 		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, fmt.Sprintf("forged-%d", i), c, nil))
-		assertRefused(t, err, jam.ErrUnknownKey)
+		assertLimited(t, err, 10*time.Second)
 	}
 	if n := ks.fetches.Load(); n != 2 {
 		t.Errorf("fetches after a flood of unknown kids = %d, want 2", n)
@@ -93,9 +97,16 @@ func TestRefetchIntervalOption(t *testing.T) {
 			if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
 				t.Fatalf("VerifyToken(warm-up) = %v", err)
 			}
+			var refetchedAt time.Time
 			for i := range 3 {
+				before := ks.fetches.Load()
 				_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
-				assertRefused(t, err, jam.ErrUnknownKey)
+				if ks.fetches.Load() > before {
+					assertRefused(t, err, jam.ErrUnknownKey)
+					refetchedAt = clk.Now()
+				} else {
+					assertLimited(t, err, refetchedAt.Add(tt.interval).Sub(clk.Now()))
+				}
 				clk.Advance(30 * time.Second)
 			}
 			if n := ks.fetches.Load(); n != tt.want {
@@ -397,8 +408,13 @@ func TestRotationDuringUnknownKidFlood(t *testing.T) {
 		if sec == published {
 			ks.setKeys(t, k1, k2)
 		}
+		before := ks.fetches.Load()
 		_, err := client.VerifyToken(ctx, forged)
-		assertRefused(t, err, jam.ErrUnknownKey)
+		if ks.fetches.Load() > before {
+			assertRefused(t, err, jam.ErrUnknownKey)
+		} else {
+			assertLimited(t, err, time.Duration(10-sec%10)*time.Second)
+		}
 		if sec >= published && verifiedAt < 0 {
 			if _, err := client.VerifyToken(ctx, fresh); err == nil {
 				verifiedAt = sec
@@ -815,4 +831,69 @@ func jsonEqual(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
+}
+
+// assertLimited checks that err is the answer to a token whose kid the key
+// set lacks while the rate limit refuses a refetch: not a refusal of the
+// token, which may be of a key JAM just published, but unavailable until
+// the next refetch is allowed, retryAfter from now.
+func assertLimited(t *testing.T, err error, retryAfter time.Duration) {
+	t.Helper()
+	assertUnavailable(t, err)
+	if e, ok := errors.AsType[*jam.Error](err); !ok || e.RetryAfter != retryAfter {
+		t.Errorf("VerifyToken() = %#v, want an *Error with RetryAfter %v", err, retryAfter)
+	}
+}
+
+// TestForgedKidBeforeRotation: a forged kid that spends the refetch just
+// before JAM publishes a new key must not log out the users of that key
+// for the refetch interval. Their tokens are answered "unavailable, try
+// again after" the time the next refetch is allowed, at once, and verify
+// once it is; the forged kid a refetch has just proved unknown is still
+// refused.
+func TestForgedKidBeforeRotation(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	clk := newClock()
+	client := ks.client(t, clk)
+	c := claims(ks.URL, testNow)
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+	// No wait for the next refetch: the middleware's contexts have no
+	// deadline, so one would hold requests open. This one ends a call
+	// that waits rather than the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, "forged", c, nil))
+	assertRefused(t, err, jam.ErrUnknownKey)
+
+	ks.setKeys(t, k1, k2)
+	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
+	for _, step := range []struct {
+		advance, retryAfter time.Duration
+	}{{0, 10 * time.Second}, {4 * time.Second, 6 * time.Second}, {5500 * time.Millisecond, 500 * time.Millisecond}} {
+		clk.Advance(step.advance)
+		_, err := client.VerifyToken(ctx, fresh)
+		assertLimited(t, err, step.retryAfter)
+
+		r := httptest.NewRequest("GET", "/me", nil)
+		r.Header.Set("Authorization", "Bearer "+fresh)
+		w := httptest.NewRecorder()
+		client.Middleware()(http.NotFoundHandler()).ServeHTTP(w, r)
+		want := strconv.Itoa(int((step.retryAfter + time.Second - 1) / time.Second))
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != want {
+			t.Errorf("Middleware(new key, refetch limited for %v) = %d, Retry-After %q; want 503, %q", step.retryAfter, w.Code, w.Header().Get("Retry-After"), want)
+		}
+	}
+	if s := client.Stats(); s.RefetchesLimited != 6 || s.Unavailable != 0 || s.Refused != 1 {
+		t.Errorf("Stats() = %+v, want 6 RefetchesLimited, 0 Unavailable, 1 Refused", s)
+	}
+
+	clk.Advance(500 * time.Millisecond)
+	if _, err := client.VerifyToken(ctx, fresh); err != nil {
+		t.Errorf("VerifyToken(new key, refetch allowed again) = %v, want nil", err)
+	}
+	if n := ks.fetches.Load(); n != 3 {
+		t.Errorf("fetches = %d, want 3: the warm-up, the forged kid's, the new key's", n)
+	}
 }

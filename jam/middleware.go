@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 const opReadToken = "read token"
@@ -157,8 +159,10 @@ func isToken68(s string) bool {
 // challenge: 401 for ErrNoToken (Bearer realm="jam") and ErrNotVerified
 // (error="invalid_token"), 400 for ErrInvalidRequest
 // (error="invalid_request"), 503 for ErrKeySetUnavailable whatever else err
-// matches, so that an outage never reads as a bad token. It never echoes
-// the token.
+// matches, so that an outage never reads as a bad token. When err is a
+// *Error with a RetryAfter, such as a token whose kid the key set lacks
+// while the refetch rate limit holds, it sets Retry-After to it, in whole
+// seconds rounded up. It never echoes the token.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	const realm = `Bearer realm="jam"`
 	status := HTTPStatus(err)
@@ -176,6 +180,10 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
 	default:
 		msg = http.StatusText(status)
+	}
+	if e, ok := errors.AsType[*Error](err); ok && e.RetryAfter > 0 {
+		// In whole seconds, rounded up, so that a retry comes no sooner.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -88,8 +88,10 @@ func WithClock(now func() time.Time) Option {
 // the Client does not hold can cause: one per interval on average, from a
 // token bucket that holds one; the default is 10 seconds. A flood of forged
 // tokens then costs JAM at most 6 fetches a minute, and a key JAM publishes
-// verifies within one interval even during such a flood. The first fetch
-// is not counted, so a key rotated right after start-up verifies at once.
+// verifies within one interval even during such a flood; until then its
+// tokens get ErrKeySetUnavailable with a RetryAfter (503 and Retry-After
+// from Middleware), never ErrNotVerified. The first fetch is not counted,
+// so a key rotated right after start-up verifies at once.
 // Zero removes the bound, which a production Client MUST NOT do; negative
 // is an error.
 func WithRefetchInterval(d time.Duration) Option {

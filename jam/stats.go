@@ -10,16 +10,16 @@ import (
 // on every scrape of a metrics endpoint; see the example of Client.Stats
 // for publishing it with expvar.
 //
-// Verifications − Refused − Unavailable is how many succeeded. Alert on
-// Unavailable: it counts verifications that could not be answered because
-// JAM's key set could not be fetched, which read as successes before it
-// was counted.
+// Each verification that fails counts once, under Refused, Unavailable or
+// RefetchesLimited, so Verifications − Refused − Unavailable −
+// RefetchesLimited succeeded. Alert on Unavailable, which JAM's outages
+// raise; RefetchesLimited, which forged kids raise too, cannot trip it.
 type Stats struct {
 	Verifications     int64     // VerifyToken calls
 	CacheHits         int64     // of those, answered from the token cache
 	Refused           int64     // of those, ErrNotVerified
 	Unavailable       int64     // of those, ErrKeySetUnavailable: the key set could not be fetched; alert on it
-	RefetchesLimited  int64     // of those, ErrUnknownKey with the refetch for the kid refused by the rate limit
+	RefetchesLimited  int64     // of those, ErrKeySetUnavailable: a kid the set lacks, its refetch refused by the rate limit
 	KeySetFetches     int64     // fetch attempts ended, including failed ones and JWKS()
 	KeySetFetchErrors int64     // failed fetch attempts
 	Retries           int64     // requests to JAM sent again after a transient failure

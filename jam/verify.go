@@ -30,8 +30,13 @@ import (
 //
 // The key set is fetched on the first call and cached. A kid the cache does
 // not hold triggers a refetch, within a rate limit (WithRefetchInterval);
-// callers share a fetch in flight. While the last fetch failed, such a
-// token gets ErrKeySetUnavailable rather than ErrUnknownKey.
+// callers share a fetch in flight. Such a token gets ErrUnknownKey only
+// when a refetch that began during the call proved its kid unknown, or the
+// kid is one a fetch removed from the set. When the rate limit refuses the
+// refetch, the kid may be a key JAM has just published, so the token gets
+// ErrKeySetUnavailable, at once, with Error.RetryAfter the time until a
+// refetch is allowed (Middleware answers 503 and Retry-After); so does it
+// while the last fetch failed.
 //
 // Tokens that verified are remembered (WithCacheSize), so verifying the
 // same token again costs a hash and a lookup instead of a signature check;
