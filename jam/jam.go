@@ -115,18 +115,14 @@ func New(appID string, opts ...Option) (*Client, error) {
 			Executor: func(fn func()) { fn() },
 		})
 	}
-	refetch := rate.Inf
-	if c.refetchInterval > 0 {
-		refetch = rate.Every(c.refetchInterval)
-	}
 	c.keys = &keySet{
-		fetch:           c.fetchKeySet,
-		now:             c.now,
-		maxAge:          c.maxAge,
-		refetch:         rate.NewLimiter(refetch, 1),
-		refetchInterval: min(c.refetchInterval, c.maxAge),
-		log:             c.log,
-		stats:           &c.stats,
+		fetch:        c.fetchKeySet,
+		now:          c.now,
+		maxAge:       c.maxAge,
+		minMaxAge:    min(c.refetchInterval, c.maxAge),
+		refetchEvery: c.refetchInterval,
+		log:          c.log,
+		stats:        &c.stats,
 	}
 	c.keys.state.Store(&keyState{})
 	return c, nil

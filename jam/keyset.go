@@ -10,27 +10,30 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"golang.org/x/time/rate"
 )
 
 // keySet caches the app's signing keys by kid. It fetches them on first
 // use; again, in the background, once they are older than their max age;
 // and, within a rate limit, when a token names a kid it does not hold.
 type keySet struct {
-	fetch           func(context.Context) (*fetchedSet, error)
-	now             func() time.Time
-	maxAge          time.Duration // the longest the keys are used without a refetch
-	refetch         *rate.Limiter // the refetches after the first
-	refetchInterval time.Duration // the shortest max age a response can set
-	log             *slog.Logger
-	stats           *counters
+	fetch     func(context.Context) (*fetchedSet, error)
+	now       func() time.Time
+	maxAge    time.Duration // the longest the keys are used without a refetch
+	minMaxAge time.Duration // the shortest max age a response can set
+	// refetchEvery is the rate limit of the refetches for unknown kids and
+	// of the refreshes: one a refetchEvery, and none counted before the
+	// first; 0 for no limit. Its state is keyState.refetchedAt.
+	refetchEvery time.Duration
+	log          *slog.Logger
+	stats        *counters
 
 	// mu guards flight and orders the writes of state, so that a caller
 	// deciding under it whether to join or start a fetch sees the state
 	// the last fetch stored.
 	mu     sync.Mutex
 	flight *flight // the fetch in progress, nil between fetches
-	// state is read without a lock and replaced whole, under mu, by run.
+	// state is read without a lock and replaced whole, under mu: by run
+	// when a fetch ends, by join when it starts one the rate limit counts.
 	state atomic.Pointer[keyState]
 }
 
@@ -52,13 +55,35 @@ type flight struct {
 // keyState is what the key set holds at one time; it is replaced whole,
 // never changed, so that readers need no lock.
 type keyState struct {
-	keys      map[string][]*key // by kid; nil until a fetch succeeded
-	count     int               // keys held
-	fetchedAt time.Time         // of the last successful fetch
-	staleAt   time.Time         // when the keys are older than their max age
-	lastErr   error             // of the last fetch; nil if it succeeded
-	removed   []string          // kids the last fetch that removed any removed
-	failedAt  time.Time         // when the last failed fetch ended
+	keys        map[string][]*key // by kid; nil until a fetch succeeded
+	count       int               // keys held
+	fetchedAt   time.Time         // of the last successful fetch
+	maxAge      time.Duration     // of the keys fetched then
+	lastErr     error             // of the last fetch; nil if it succeeded
+	failedAt    time.Time         // when the last failed fetch ended
+	removed     []string          // kids the last fetch that removed any removed
+	refetchedAt time.Time         // when the last refetch the rate limit counts began; zero before the first
+}
+
+// Times are read on the clock of WithClock, which may have no monotonic
+// reading (a custom clock, time.Now().UTC()) and step back. A wait
+// measured on it counts a time before its start as the wait over, so that
+// a step back an hour does not stop the fetches for an hour.
+
+// passed reports whether d has passed since t, or the clock has stepped
+// back to before t.
+func passed(now, t time.Time, d time.Duration) bool {
+	e := now.Sub(t)
+	return e < 0 || e >= d
+}
+
+// stale reports whether the keys are older than their max age.
+func (st *keyState) stale(now time.Time) bool { return passed(now, st.fetchedAt, st.maxAge) }
+
+// refetchAllowed reports whether the rate limit allows a refetch, one
+// every interval, now.
+func (st *keyState) refetchAllowed(now time.Time, every time.Duration) bool {
+	return every == 0 || st.refetchedAt.IsZero() || passed(now, st.refetchedAt, every)
 }
 
 // fetchedSet is a key set as fetched, with the max age its response's
@@ -91,7 +116,7 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*key,
 	}
 
 	// Step 1: join the fetch in flight, or start one if the state allows.
-	f, started := s.join(ctx, s.mayFetchFor(kid, now))
+	f, started := s.join(ctx, s.mayFetchFor(kid))
 	if f != nil && !started {
 		// That fetch was in flight when this call came, and may have
 		// begun before JAM published the key: wait for it, then join or
@@ -102,7 +127,7 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*key,
 		if keys := s.state.Load().keys[kid]; keys != nil {
 			return keys, nil
 		}
-		f, _ = s.join(ctx, s.mayFetchFor(kid, now))
+		f, _ = s.join(ctx, s.mayFetchFor(kid))
 	}
 
 	// Step 2: a fetch that began during this call is the proof.
@@ -117,23 +142,35 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*key,
 	}
 
 	// Step 3: no fetch was allowed.
-	return s.refused(kid, now)
+	return s.refused(kid)
 }
 
 // mayFetchFor is join's condition for a fetch on behalf of a token with
 // kid, one the set lacks.
-func (s *keySet) mayFetchFor(kid string, now time.Time) func(*keyState) bool {
-	return func(st *keyState) bool {
+func (s *keySet) mayFetchFor(kid string) func(*keyState, time.Time) bool {
+	return func(st *keyState, now time.Time) bool {
 		switch {
 		case st.keys[kid] != nil: // a fetch that just ended brought it
 			return false
 		case st.keys == nil:
 			// Cold and JAM just failed: answer as it did rather than ask
 			// again for every request of an outage.
-			return st.lastErr == nil || now.Sub(st.failedAt) >= failureBackoff
+			return st.lastErr == nil || passed(now, st.failedAt, failureBackoff)
 		}
-		return s.refetch.AllowN(now, 1)
+		return s.takeRefetch(st, now)
 	}
+}
+
+// takeRefetch reports whether the rate limit allows a refetch now, and if
+// so counts it. The caller holds s.mu.
+func (s *keySet) takeRefetch(st *keyState, now time.Time) bool {
+	if !st.refetchAllowed(now, s.refetchEvery) {
+		return false
+	}
+	next := *st
+	next.refetchedAt = now
+	s.state.Store(&next)
+	return true
 }
 
 // await waits for f, and counts a failure, which leaves the token
@@ -147,7 +184,7 @@ func (s *keySet) await(ctx context.Context, f *flight) error {
 }
 
 // refused answers for a token with kid when join allowed no fetch.
-func (s *keySet) refused(kid string, now time.Time) ([]*key, error) {
+func (s *keySet) refused(kid string) ([]*key, error) {
 	st := s.state.Load()
 	switch {
 	case st.keys[kid] != nil:
@@ -168,20 +205,12 @@ func (s *keySet) refused(kid string, now time.Time) ([]*key, error) {
 	// would log its user out, and not an outage.
 	s.stats.refetchesLimited.Add(1)
 	s.log.Debug("unknown kid; refetch refused by the rate limit", "kid", kid)
-	return nil, &Error{Op: opVerifyToken, Err: errRefetchLimited, RetryAfter: s.refetchWait(now), kinds: []error{ErrKeySetUnavailable}}
+	// The clock read again, as join did, after the state it decided on.
+	wait := s.refetchEvery - s.now().Sub(st.refetchedAt)
+	return nil, &Error{Op: opVerifyToken, Err: errRefetchLimited, RetryAfter: min(max(wait, time.Millisecond), s.refetchEvery), kinds: []error{ErrKeySetUnavailable}}
 }
 
 var errRefetchLimited = errors.New("kid not in the key set, and its refetch refused by the rate limit")
-
-// refetchWait is how long from now until the rate limit allows a refetch.
-func (s *keySet) refetchWait(now time.Time) time.Duration {
-	missing := 1 - s.refetch.TokensAt(now)
-	if missing <= 0 {
-		return 0
-	}
-	// Rounded, as x/time/rate's float arithmetic is not exact.
-	return time.Duration(missing / float64(s.refetch.Limit()) * float64(time.Second)).Round(time.Millisecond)
-}
 
 // holds reports whether k is still one of the keys for kid, for a token
 // the cache holds.
@@ -193,21 +222,23 @@ func (st *keyState) holds(kid string, k *key) bool {
 // rate limit allows, and returns without waiting for it: the keys held
 // serve until it succeeds, and after it fails.
 func (s *keySet) refreshIfStale(st *keyState, now time.Time) {
-	if now.Before(st.staleAt) {
+	if !st.stale(now) {
 		return
 	}
-	s.join(context.Background(), func(st *keyState) bool {
-		return !now.Before(st.staleAt) && s.refetch.AllowN(now, 1)
+	s.join(context.Background(), func(st *keyState, now time.Time) bool {
+		return st.stale(now) && s.takeRefetch(st, now)
 	})
 }
 
 // join returns the fetch in flight, or else starts one if may, given the
-// current state, allows it, and says whether it started it; nil means
-// neither. A nil may always allows.
-func (s *keySet) join(ctx context.Context, may func(*keyState) bool) (f *flight, started bool) {
+// current state and time, allows it, and says whether it started it; nil
+// means neither. A nil may always allows. The time is read under s.mu, so
+// that the times the rate limit compares are in order: a caller's own,
+// read before it waited for the lock, may be older than the last refetch.
+func (s *keySet) join(ctx context.Context, may func(*keyState, time.Time) bool) (f *flight, started bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.flight == nil && (may == nil || may(s.state.Load())) {
+	if s.flight == nil && (may == nil || may(s.state.Load(), s.now())) {
 		s.flight = &flight{done: make(chan struct{})}
 		started = true
 		go s.run(context.WithoutCancel(ctx), s.flight)
@@ -264,7 +295,7 @@ func (s *keySet) store(f *fetchedSet, keys map[string][]*key, err error, took ti
 		return
 	}
 
-	next := &keyState{keys: keys, fetchedAt: now, staleAt: now.Add(s.maxAgeOf(f)), removed: old.removed}
+	next := &keyState{keys: keys, fetchedAt: now, maxAge: s.maxAgeOf(f), removed: old.removed, refetchedAt: old.refetchedAt}
 	var added, removed, gone []string
 	for kid, ks := range keys {
 		next.count += len(ks)
@@ -304,5 +335,5 @@ func (s *keySet) maxAgeOf(f *fetchedSet) time.Duration {
 	if !f.hasMaxAge {
 		return s.maxAge
 	}
-	return min(max(f.maxAge, s.refetchInterval), s.maxAge)
+	return min(max(f.maxAge, s.minMaxAge), s.maxAge)
 }

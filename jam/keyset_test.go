@@ -897,3 +897,92 @@ func TestForgedKidBeforeRotation(t *testing.T) {
 		t.Errorf("fetches = %d, want 3: the warm-up, the forged kid's, the new key's", n)
 	}
 }
+
+// TestClockStepsBack: a clock without a monotonic reading (a custom one,
+// time.Now().UTC()) that steps back must not stop the fetches until it
+// has caught up again: time that runs backwards counts as time elapsed.
+func TestClockStepsBack(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ctx := context.Background()
+
+	t.Run("cold, after a failed fetch", func(t *testing.T) {
+		ks := newKeyServer(t, k1)
+		ks.respond(http.StatusInternalServerError, nil)
+		clk := newClock()
+		client := ks.client(t, clk, jam.WithRetries(0))
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(time.Hour).Unix()
+		token := sign(t, jose.ES512, k1.priv, k1.kid, c, nil)
+		_, err := client.VerifyToken(ctx, token)
+		assertUnavailable(t, err)
+
+		ks.setKeys(t, k1)
+		clk.Advance(-time.Hour)
+		clk.Advance(time.Second)
+		if _, err := client.VerifyToken(ctx, token); err != nil {
+			t.Errorf("VerifyToken(a second after the clock stepped back an hour, JAM back) = %v, want nil", err)
+		}
+	})
+
+	t.Run("max age", func(t *testing.T) {
+		ks := newKeyServer(t, k1, k2)
+		clk := newClock()
+		client := ks.client(t, clk)
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(time.Hour).Unix()
+		old := sign(t, jose.ES512, k1.priv, k1.kid, c, nil)
+		warmUp(t, client, old)
+
+		// JAM removes key-1; the clock steps back an hour, to before the
+		// set was fetched: the set's age is unknown, so it is refreshed.
+		ks.setKeys(t, k2)
+		clk.Advance(-time.Hour)
+		client.VerifyToken(ctx, old)
+		jam.AwaitKeySet(client)
+		_, err := client.VerifyToken(ctx, old)
+		assertRefused(t, err, jam.ErrUnknownKey)
+		if n := ks.fetches.Load(); n != 2 {
+			t.Errorf("fetches = %d, want 2: a set fetched after the clock's time is refreshed", n)
+		}
+	})
+
+	t.Run("refetch rate limit", func(t *testing.T) {
+		ks := newKeyServer(t, k1)
+		clk := newClock()
+		client := ks.client(t, clk)
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(time.Hour).Unix()
+		warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+		client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, "forged", c, nil)) // spends the refetch
+
+		ks.setKeys(t, k1, k2)
+		clk.Advance(-time.Hour)
+		clk.Advance(10 * time.Second)
+		if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, k2.kid, c, nil)); err != nil {
+			t.Errorf("VerifyToken(new key, a refetch interval after the clock stepped back an hour) = %v, want nil", err)
+		}
+	})
+
+	t.Run("refresh after a failed one", func(t *testing.T) {
+		ks := newKeyServer(t, k1, k2)
+		clk := newClock()
+		client := ks.client(t, clk, jam.WithRetries(0))
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(3 * time.Hour).Unix()
+		old := sign(t, jose.ES512, k1.priv, k1.kid, c, nil)
+		warmUp(t, client, old)
+
+		ks.respond(http.StatusInternalServerError, nil)
+		clk.Advance(time.Hour + time.Second)
+		client.VerifyToken(ctx, old) // a refresh, which fails
+		jam.AwaitKeySet(client)
+
+		ks.setKeys(t, k2)
+		clk.Advance(-2 * time.Hour)
+		clk.Advance(10 * time.Second)
+		client.VerifyToken(ctx, old) // a refresh, which drops key-1
+		jam.AwaitKeySet(client)
+		_, err := client.VerifyToken(ctx, old)
+		assertRefused(t, err, jam.ErrUnknownKey)
+	})
+}
