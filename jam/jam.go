@@ -120,6 +120,7 @@ func New(appID string, opts ...Option) (*Client, error) {
 		now:          c.now,
 		maxAge:       c.maxAge,
 		minMaxAge:    min(c.refetchInterval, c.maxAge),
+		fetchLimit:   keySetFetchLimit,
 		refetchEvery: c.refetchInterval,
 		log:          c.log,
 		stats:        &c.stats,

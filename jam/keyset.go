@@ -20,6 +20,9 @@ type keySet struct {
 	now       func() time.Time
 	maxAge    time.Duration // the longest the keys are used without a refetch
 	minMaxAge time.Duration // the shortest max age a response can set
+	// fetchLimit bounds one fetch, and all the waits of one call for
+	// fetches together: keySetFetchLimit, but in tests.
+	fetchLimit time.Duration
 	// refetchEvery is the rate limit of the refetches for unknown kids and
 	// of the refreshes: one a refetchEvery, and none counted before the
 	// first; 0 for no limit. Its state is keyState.refetchedAt.
@@ -95,7 +98,8 @@ type fetchedSet struct {
 }
 
 // keySetFetchLimit bounds a key-set fetch, which runs on behalf of every
-// caller waiting and so cannot use one caller's context.
+// caller waiting and so cannot use one caller's context, and the waits of
+// one verification for fetches together.
 const keySetFetchLimit = 10 * time.Second
 
 // failureBackoff is how long after a failed fetch a Client with no keys
@@ -114,35 +118,29 @@ func (s *keySet) lookup(ctx context.Context, kid string, now time.Time) ([]*key,
 		s.refreshIfStale(st, now)
 		return keys, nil
 	}
-
-	// Step 1: join the fetch in flight, or start one if the state allows.
 	f, started := s.join(ctx, s.mayFetchFor(kid))
-	if f != nil && !started {
+	if f == nil {
+		return s.refused(kid)
+	}
+	// The waits of this call together take no longer than one fetch may:
+	// waiting for a fetch joined, then for one more, must not double it.
+	ctx, cancel := context.WithTimeout(ctx, s.fetchLimit)
+	defer cancel()
+	if !started {
 		// That fetch was in flight when this call came, and may have
-		// begun before JAM published the key: wait for it, then join or
-		// start one more.
-		if err := s.await(ctx, f); err != nil {
-			return nil, err
+		// begun before JAM published the key: one more may follow.
+		if keys, err := s.keysAfter(ctx, f, kid); keys != nil || err != nil {
+			return keys, err
 		}
-		if keys := s.state.Load().keys[kid]; keys != nil {
-			return keys, nil
+		if f, _ = s.join(ctx, s.mayFetchFor(kid)); f == nil {
+			return s.refused(kid)
 		}
-		f, _ = s.join(ctx, s.mayFetchFor(kid))
 	}
-
-	// Step 2: a fetch that began during this call is the proof.
-	if f != nil {
-		if err := s.await(ctx, f); err != nil {
-			return nil, err
-		}
-		if keys := s.state.Load().keys[kid]; keys != nil {
-			return keys, nil
-		}
-		return nil, notVerified(ErrUnknownKey, nil)
+	// A fetch that began during this call proves unknown what it lacks.
+	if keys, err := s.keysAfter(ctx, f, kid); keys != nil || err != nil {
+		return keys, err
 	}
-
-	// Step 3: no fetch was allowed.
-	return s.refused(kid)
+	return nil, notVerified(ErrUnknownKey, nil)
 }
 
 // mayFetchFor is join's condition for a fetch on behalf of a token with
@@ -173,14 +171,15 @@ func (s *keySet) takeRefetch(st *keyState, now time.Time) bool {
 	return true
 }
 
-// await waits for f, and counts a failure, which leaves the token
-// neither valid nor invalid.
-func (s *keySet) await(ctx context.Context, f *flight) error {
-	_, err := f.wait(ctx)
-	if err != nil {
+// keysAfter waits for f and returns the keys with kid the set holds then,
+// if any, or the error of f, or of ctx ending first, counted: the token is
+// then neither valid nor invalid.
+func (s *keySet) keysAfter(ctx context.Context, f *flight, kid string) ([]*key, error) {
+	if _, err := f.wait(ctx); err != nil {
 		s.stats.unavailable.Add(1)
+		return nil, err
 	}
-	return err
+	return s.state.Load().keys[kid], nil
 }
 
 // refused answers for a token with kid when join allowed no fetch.
@@ -220,9 +219,12 @@ func (st *keyState) holds(kid string, k *key) bool {
 
 // refreshIfStale starts a refetch of keys older than their max age, if the
 // rate limit allows, and returns without waiting for it: the keys held
-// serve until it succeeds, and after it fails.
+// serve until it succeeds, and after it fails. It is on the path of every
+// cache hit, so it takes no lock until the state, read atomically, says
+// that a refresh may start: after a refresh failed, the hits until the
+// next may be tried do not queue on s.mu.
 func (s *keySet) refreshIfStale(st *keyState, now time.Time) {
-	if !st.stale(now) {
+	if !st.stale(now) || !st.refetchAllowed(now, s.refetchEvery) {
 		return
 	}
 	s.join(context.Background(), func(st *keyState, now time.Time) bool {
@@ -249,7 +251,7 @@ func (s *keySet) join(ctx context.Context, may func(*keyState, time.Time) bool) 
 // run fetches the key set for f. It runs on behalf of every caller
 // waiting, so it is bounded by keySetFetchLimit, not by their contexts.
 func (s *keySet) run(ctx context.Context, f *flight) {
-	ctx, cancel := context.WithTimeout(ctx, keySetFetchLimit)
+	ctx, cancel := context.WithTimeout(ctx, s.fetchLimit)
 	defer cancel()
 	start := time.Now()
 	fetched, err := s.fetch(ctx)

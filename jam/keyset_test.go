@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -664,6 +665,9 @@ func TestCacheControl(t *testing.T) {
 		{"no-cache", time.Minute, 7},  // likewise
 		{"max-age=3", time.Minute, 7}, // likewise: below the interval
 		{"max-age=junk", 59 * time.Minute, 1},
+		// Given twice, the first counts (RFC 9111 §4.2.1).
+		{"max-age=60, max-age=86400", 61 * time.Second, 2},
+		{"max-age=86400, max-age=60", 61 * time.Second, 1},
 		{"max-age=86400", 3599 * time.Second, 1}, // clamped to the hour…
 		{"max-age=86400", 3601 * time.Second, 2}, // …and no longer
 	}
@@ -985,4 +989,105 @@ func TestClockStepsBack(t *testing.T) {
 		_, err := client.VerifyToken(ctx, old)
 		assertRefused(t, err, jam.ErrUnknownKey)
 	})
+}
+
+// TestStaleHitsLockFree: once the refresh of a set past its max age has
+// failed, cache hits until the next one may be tried take no lock: not the
+// key set's, which a fetch storing its result holds.
+func TestStaleHitsLockFree(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	clk := newClock()
+	client := ks.client(t, clk, jam.WithRetries(0))
+	ctx := context.Background()
+	c := claims(ks.URL, testNow)
+	c["exp"] = testNow.Add(3 * time.Hour).Unix()
+	token := sign(t, jose.ES512, key.priv, key.kid, c, nil)
+	warmUp(t, client, token)
+
+	ks.respond(http.StatusInternalServerError, nil)
+	clk.Advance(time.Hour + time.Second)
+	warmUp(t, client, token) // starts a refresh, which fails
+	jam.AwaitKeySet(client)
+
+	clk.Advance(time.Second)
+	unlock := jam.LockKeySet(client)
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.VerifyToken(ctx, token)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		unlock()
+		if err != nil {
+			t.Errorf("VerifyToken(cache hit, stale set, refresh failed) = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		unlock()
+		<-done
+		t.Fatal("a cache hit on a stale set whose refresh failed waited for the key set's lock")
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2", n)
+	}
+}
+
+// TestJoinedFetchBoundedWait: a verification that joins a fetch, and then
+// starts one of its own because the first began before its key was
+// published, waits for both no longer than one fetch may take.
+func TestJoinedFetchBoundedWait(t *testing.T) {
+	const limit = 2 * time.Second
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	set1 := []byte(`{"keys":[` + mustJSON(t, k1.jwk()) + `]}`)
+	release, done := make(chan struct{}), make(chan struct{})
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch fetches.Add(1) {
+		case 2: // JWKS's: answers late, without key-2
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		case 3: // the verification's own: never answers
+			select {
+			case <-done:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(set1)
+	}))
+	defer srv.Close()
+	stop := sync.OnceFunc(func() { close(done) })
+	defer stop()
+	client, err := jam.New(testAppID, jam.WithBaseURL(srv.URL), jam.WithClock(newClock().Now), jam.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jam.SetKeySetFetchLimit(client, limit)
+	c := claims(srv.URL, testNow)
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+
+	go client.JWKS(context.Background())
+	eventually(t, "the JWKS fetch", func() bool { return fetches.Load() == 2 })
+	verified := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k2.priv, k2.kid, c, nil))
+		verified <- err
+	}()
+	time.Sleep(limit * 3 / 4) // the joined fetch answers late
+	close(release)
+	err = <-verified
+	if d := time.Since(start); d > limit*5/4 {
+		t.Errorf("VerifyToken(joined a late fetch, then its own hung) took %v, want at most about %v", d, limit)
+	}
+	if !errors.Is(err, jam.ErrKeySetUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("VerifyToken(joined a late fetch, then its own hung) = %v, want ErrKeySetUnavailable and DeadlineExceeded", err)
+	}
+	stop()
+	jam.AwaitKeySet(client)
 }

@@ -132,7 +132,8 @@ func WithRetries(n int) Option {
 // rate limit (WithRefetchInterval). A key JAM has removed stops verifying,
 // and the tokens it verified leave the cache, once the refetch succeeds:
 // within one max age and one fetch. A Cache-Control max-age on JAM's
-// response shortens it for that set, but not below the refetch interval.
+// response (the first, if it has two) shortens it for that set, but not
+// below the refetch interval.
 // It must be positive.
 func WithKeySetMaxAge(d time.Duration) Option {
 	return func(c *Client) error {
