@@ -16,6 +16,7 @@ import (
 // use; again, in the background, once they are older than their max age;
 // and, within a rate limit, when a token names a kid it does not hold.
 type keySet struct {
+	// Set by New, then only read.
 	fetch     func(context.Context) (*fetchedSet, error)
 	now       func() time.Time
 	maxAge    time.Duration // the longest the keys are used without a refetch
@@ -30,13 +31,18 @@ type keySet struct {
 	log          *slog.Logger
 	stats        *counters
 
-	// mu guards flight and orders the writes of state, so that a caller
-	// deciding under it whether to join or start a fetch sees the state
-	// the last fetch stored.
-	mu     sync.Mutex
-	flight *flight // the fetch in progress, nil between fetches
-	// state is read without a lock and replaced whole, under mu: by run
-	// when a fetch ends, by join when it starts one the rate limit counts.
+	// mu guards flight and serializes the writes of state, so that a
+	// caller deciding under it whether to join or start a fetch sees the
+	// last state stored, and a write, a copy of the state changed, loses
+	// none other.
+	mu sync.Mutex
+	// flight is the fetch in progress, nil between fetches: non-nil from
+	// when join sets it, under mu, until run clears it, under mu, having
+	// stored the fetch's state. So at most one fetch runs at a time.
+	flight *flight
+	// state is read without a lock, as a cache hit does, and replaced
+	// whole, under mu: by run's store when a fetch ends, and by
+	// takeRefetch when join starts a fetch the rate limit counts.
 	state atomic.Pointer[keyState]
 }
 
@@ -56,7 +62,9 @@ type flight struct {
 }
 
 // keyState is what the key set holds at one time; it is replaced whole,
-// never changed, so that readers need no lock.
+// never changed, so that readers need no lock. keys is nil until a fetch
+// succeeds, and never again after; lastErr and failedAt are of the last
+// fetch if it failed, and reset by one that succeeds; the rest carry over.
 type keyState struct {
 	keys        map[string][]*key // by kid; nil until a fetch succeeded
 	count       int               // keys held
