@@ -160,8 +160,13 @@ func roundTrip(ctx context.Context, r request) ([]byte, http.Header, *Error) {
 	if len(body) > maxBodySize {
 		return nil, resp.Header, &Error{Op: r.op, StatusCode: resp.StatusCode, Err: errors.New("response body over 1 MiB"), kinds: []error{ErrUnexpectedStatus}}
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return body, resp.Header, nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		// The Location, which may hold anything, is neither followed nor
+		// told.
+		return nil, resp.Header, &Error{Op: r.op, StatusCode: resp.StatusCode, Err: errRedirect, kinds: []error{ErrUnexpectedStatus}}
 	}
 
 	e := &Error{Op: r.op, StatusCode: resp.StatusCode, Message: serverMessage(body, r.secrets)}
@@ -181,6 +186,14 @@ func roundTrip(ctx context.Context, r request) ([]byte, http.Header, *Error) {
 	}
 	return nil, resp.Header, e
 }
+
+// errRedirect is the cause of the error for a redirect, which JAM's API
+// never answers.
+var errRedirect = errors.New("redirect not followed: JAM's API never redirects")
+
+// refuseRedirect is the CheckRedirect of the Client's HTTP client: the
+// redirect is returned as the response, which roundTrip refuses.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // transportError is the *Error for a request that got no (complete)
 // response. The *url.Error the HTTP client returns is unwrapped, because its

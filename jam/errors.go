@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Error is the error every Client method returns, alone or wrapped.
@@ -32,6 +33,12 @@ type Error struct {
 	// Attempts is how many requests were sent to JAM, retries included;
 	// 0 when none was (local verification, a bad argument).
 	Attempts int
+	// RetryAfter, when not 0, is how long until the call may succeed: for
+	// an error of VerifyToken that matches ErrKeySetUnavailable because
+	// the token's kid is not in the key set and the refetch rate limit
+	// (WithRefetchInterval) refuses to fetch the set again, the time until
+	// it allows a refetch. DefaultErrorHandler sends it as Retry-After.
+	RetryAfter time.Duration
 
 	kinds             []error // sentinels this error matches, most general first
 	earlierMayHaveRun bool    // an earlier attempt may have run, its answer lost
@@ -50,6 +57,9 @@ func (e *Error) Error() string {
 	}
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %v)", e.RetryAfter)
 	}
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %q", e.Message)
@@ -88,21 +98,27 @@ var (
 	// token, is unknown.
 	ErrNotFound = errors.New("jam: not found")
 	// ErrUnexpectedStatus means that JAM answered a status it does not
-	// document for the operation, such as 500, or a success without the
-	// expected body.
+	// document for the operation, such as 500 or any redirect (which is
+	// never followed), or a success without the expected body.
 	ErrUnexpectedStatus = errors.New("jam: unexpected response")
 
 	// ErrNotVerified means that the ID token is not valid.
 	// [Client.VerifyToken] adds one of the reasons below;
 	// [Client.VerifyRemote] returns it for JAM's 401.
 	ErrNotVerified = errors.New("jam: token not verified")
-	// ErrKeySetUnavailable means that the app's JWK Set could not be
-	// fetched or parsed, so that the token could be neither accepted nor
-	// refused. It does not match [ErrNotVerified]: answer 503, not 401.
+	// ErrKeySetUnavailable means that the token could be neither accepted
+	// nor refused: the app's JWK Set could not be fetched or parsed, or
+	// the token's kid is not in the set and the refetch rate limit refuses
+	// to fetch it again yet, so that the kid may be a key JAM has just
+	// published (then [Error.RetryAfter] says when a refetch is allowed).
+	// It does not match [ErrNotVerified]: answer 503, not 401, so that a
+	// forged kid sent just before a key rotation cannot log out the users
+	// of the new key.
 	ErrKeySetUnavailable = errors.New("jam: key set unavailable")
 
 	// ErrMalformedToken means that the token is not a JAM ID token: not a
-	// compact JWS signed once, too large, a header over 1 KiB, with a
+	// compact JWS signed once, base64url not in its canonical form (a last
+	// character with unused bits set), too large, a header over 1 KiB, with a
 	// member twice, naming a key other than by kid (jwk, jku, x5u, x5c,
 	// x5t, x5t#S256) or marked critical, no kid, or claims missing, of the
 	// wrong JSON type or given twice.
@@ -110,7 +126,9 @@ var (
 	// ErrAlgorithm means that the token is not signed with ES512.
 	ErrAlgorithm = errors.New("jam: algorithm not ES512")
 	// ErrUnknownKey means that no key in the app's key set has the token's
-	// kid, even after refetching the set.
+	// kid: a refetch that began during the call proved it, or a fetch
+	// removed that kid from the set. A kid the set lacks whose refetch the
+	// rate limit refuses gets [ErrKeySetUnavailable] instead.
 	ErrUnknownKey = errors.New("jam: unknown signing key")
 	// ErrSignature means that the signature does not match the key.
 	ErrSignature = errors.New("jam: invalid signature")

@@ -97,6 +97,13 @@ func New(appID string, opts ...Option) (*Client, error) {
 	if c.issuer == "" {
 		c.issuer = c.baseURL + "/" + appID
 	}
+	// JAM's API never redirects. A client that followed a redirect would
+	// send the request, its body and bearer token included, to whatever
+	// host the Location names, and take that host's answer, or its keys,
+	// for JAM's. A shallow copy, so that the user's client is not changed.
+	hc := *c.hc
+	hc.CheckRedirect = refuseRedirect
+	c.hc = &hc
 	api, err := jamclient.NewClient(c.baseURL+"/", jamclient.WithHTTPClient(c.hc))
 	if err != nil {
 		return nil, fmt.Errorf("jam: %w", err)
@@ -111,19 +118,16 @@ func New(appID string, opts ...Option) (*Client, error) {
 			Executor: func(fn func()) { fn() },
 		})
 	}
-	refetch := rate.Inf
-	if c.refetchInterval > 0 {
-		refetch = rate.Every(c.refetchInterval)
-	}
 	c.keys = &keySet{
-		fetch:           c.fetchKeySet,
-		now:             c.now,
-		maxAge:          c.maxAge,
-		refetch:         rate.NewLimiter(refetch, 1),
-		refetchInterval: min(c.refetchInterval, c.maxAge),
-		log:             c.log,
-		stats:           &c.stats,
-		tables:          newTables(c.fastVerifier),
+		fetch:        c.fetchKeySet,
+		now:          c.now,
+		maxAge:       c.maxAge,
+		minMaxAge:    min(c.refetchInterval, c.maxAge),
+		fetchLimit:   keySetFetchLimit,
+		refetchEvery: c.refetchInterval,
+		log:          c.log,
+		stats:        &c.stats,
+		tables:       newTables(c.fastVerifier),
 	}
 	c.keys.state.Store(&keyState{})
 	return c, nil

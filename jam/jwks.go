@@ -17,8 +17,10 @@ import (
 
 // cacheMaxAge reads the max age of a response from its Cache-Control
 // header: max-age, or zero for no-store and no-cache. ok is false when it
-// says neither.
+// says neither. Of two max-age directives the first counts (RFC 9111
+// §4.2.1), so that one appended by a proxy cannot lengthen it.
 func cacheMaxAge(h http.Header) (d time.Duration, ok bool) {
+	seen := false
 	for _, field := range h.Values("Cache-Control") {
 		for directive := range strings.SplitSeq(field, ",") {
 			name, value, _ := strings.Cut(strings.TrimSpace(directive), "=")
@@ -26,6 +28,10 @@ func cacheMaxAge(h http.Header) (d time.Duration, ok bool) {
 			case "no-store", "no-cache":
 				return 0, true
 			case "max-age":
+				if seen {
+					continue
+				}
+				seen = true
 				secs, err := strconv.ParseUint(strings.Trim(value, `"`), 10, 32)
 				if err == nil {
 					d, ok = time.Duration(secs)*time.Second, true

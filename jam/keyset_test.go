@@ -12,8 +12,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,10 +55,12 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("fetches = %d, want 2: an unknown kid right after a refetch fetches nothing", n)
 	}
 
-	// A flood of unknown kids within the refetch interval costs no request.
+	// A flood of unknown kids within the refetch interval costs no request,
+	// and gets "unavailable, retry after", not a refusal: any of them may
+	// be a key JAM has just published.
 	for i := range 100 {
 		_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, fmt.Sprintf("forged-%d", i), c, nil))
-		assertRefused(t, err, jam.ErrUnknownKey)
+		assertLimited(t, err, 10*time.Second)
 	}
 	if n := ks.fetches.Load(); n != 2 {
 		t.Errorf("fetches after a flood of unknown kids = %d, want 2", n)
@@ -93,9 +98,16 @@ func TestRefetchIntervalOption(t *testing.T) {
 			if _, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, c, nil)); err != nil {
 				t.Fatalf("VerifyToken(warm-up) = %v", err)
 			}
+			var refetchedAt time.Time
 			for i := range 3 {
+				before := ks.fetches.Load()
 				_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, fmt.Sprintf("unknown-%d", i), c, nil))
-				assertRefused(t, err, jam.ErrUnknownKey)
+				if ks.fetches.Load() > before {
+					assertRefused(t, err, jam.ErrUnknownKey)
+					refetchedAt = clk.Now()
+				} else {
+					assertLimited(t, err, refetchedAt.Add(tt.interval).Sub(clk.Now()))
+				}
 				clk.Advance(30 * time.Second)
 			}
 			if n := ks.fetches.Load(); n != tt.want {
@@ -397,8 +409,13 @@ func TestRotationDuringUnknownKidFlood(t *testing.T) {
 		if sec == published {
 			ks.setKeys(t, k1, k2)
 		}
+		before := ks.fetches.Load()
 		_, err := client.VerifyToken(ctx, forged)
-		assertRefused(t, err, jam.ErrUnknownKey)
+		if ks.fetches.Load() > before {
+			assertRefused(t, err, jam.ErrUnknownKey)
+		} else {
+			assertLimited(t, err, time.Duration(10-sec%10)*time.Second)
+		}
 		if sec >= published && verifiedAt < 0 {
 			if _, err := client.VerifyToken(ctx, fresh); err == nil {
 				verifiedAt = sec
@@ -648,6 +665,9 @@ func TestCacheControl(t *testing.T) {
 		{"no-cache", time.Minute, 7},  // likewise
 		{"max-age=3", time.Minute, 7}, // likewise: below the interval
 		{"max-age=junk", 59 * time.Minute, 1},
+		// Given twice, the first counts (RFC 9111 §4.2.1).
+		{"max-age=60, max-age=86400", 61 * time.Second, 2},
+		{"max-age=86400, max-age=60", 61 * time.Second, 1},
 		{"max-age=86400", 3599 * time.Second, 1}, // clamped to the hour…
 		{"max-age=86400", 3601 * time.Second, 2}, // …and no longer
 	}
@@ -815,4 +835,259 @@ func jsonEqual(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
+}
+
+// assertLimited checks that err is the answer to a token whose kid the key
+// set lacks while the rate limit refuses a refetch: not a refusal of the
+// token, which may be of a key JAM just published, but unavailable until
+// the next refetch is allowed, retryAfter from now.
+func assertLimited(t *testing.T, err error, retryAfter time.Duration) {
+	t.Helper()
+	assertUnavailable(t, err)
+	if e, ok := errors.AsType[*jam.Error](err); !ok || e.RetryAfter != retryAfter {
+		t.Errorf("VerifyToken() = %#v, want an *Error with RetryAfter %v", err, retryAfter)
+	}
+}
+
+// TestForgedKidBeforeRotation: a forged kid that spends the refetch just
+// before JAM publishes a new key must not log out the users of that key
+// for the refetch interval. Their tokens are answered "unavailable, try
+// again after" the time the next refetch is allowed, at once, and verify
+// once it is; the forged kid a refetch has just proved unknown is still
+// refused.
+func TestForgedKidBeforeRotation(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ks := newKeyServer(t, k1)
+	clk := newClock()
+	client := ks.client(t, clk)
+	c := claims(ks.URL, testNow)
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+	// No wait for the next refetch: the middleware's contexts have no
+	// deadline, so one would hold requests open. This one ends a call
+	// that waits rather than the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	_, err := client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, "forged", c, nil))
+	assertRefused(t, err, jam.ErrUnknownKey)
+
+	ks.setKeys(t, k1, k2)
+	fresh := sign(t, jose.ES512, k2.priv, k2.kid, c, nil)
+	for _, step := range []struct {
+		advance, retryAfter time.Duration
+	}{{0, 10 * time.Second}, {4 * time.Second, 6 * time.Second}, {5500 * time.Millisecond, 500 * time.Millisecond}} {
+		clk.Advance(step.advance)
+		_, err := client.VerifyToken(ctx, fresh)
+		assertLimited(t, err, step.retryAfter)
+
+		r := httptest.NewRequest("GET", "/me", nil)
+		r.Header.Set("Authorization", "Bearer "+fresh)
+		w := httptest.NewRecorder()
+		client.Middleware()(http.NotFoundHandler()).ServeHTTP(w, r)
+		want := strconv.Itoa(int((step.retryAfter + time.Second - 1) / time.Second))
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != want {
+			t.Errorf("Middleware(new key, refetch limited for %v) = %d, Retry-After %q; want 503, %q", step.retryAfter, w.Code, w.Header().Get("Retry-After"), want)
+		}
+	}
+	if s := client.Stats(); s.RefetchesLimited != 6 || s.Unavailable != 0 || s.Refused != 1 {
+		t.Errorf("Stats() = %+v, want 6 RefetchesLimited, 0 Unavailable, 1 Refused", s)
+	}
+
+	clk.Advance(500 * time.Millisecond)
+	if _, err := client.VerifyToken(ctx, fresh); err != nil {
+		t.Errorf("VerifyToken(new key, refetch allowed again) = %v, want nil", err)
+	}
+	if n := ks.fetches.Load(); n != 3 {
+		t.Errorf("fetches = %d, want 3: the warm-up, the forged kid's, the new key's", n)
+	}
+}
+
+// TestClockStepsBack: a clock without a monotonic reading (a custom one,
+// time.Now().UTC()) that steps back must not stop the fetches until it
+// has caught up again: time that runs backwards counts as time elapsed.
+func TestClockStepsBack(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	ctx := context.Background()
+
+	t.Run("cold, after a failed fetch", func(t *testing.T) {
+		ks := newKeyServer(t, k1)
+		ks.respond(http.StatusInternalServerError, nil)
+		clk := newClock()
+		client := ks.client(t, clk, jam.WithRetries(0))
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(time.Hour).Unix()
+		token := sign(t, jose.ES512, k1.priv, k1.kid, c, nil)
+		_, err := client.VerifyToken(ctx, token)
+		assertUnavailable(t, err)
+
+		ks.setKeys(t, k1)
+		clk.Advance(-time.Hour)
+		clk.Advance(time.Second)
+		if _, err := client.VerifyToken(ctx, token); err != nil {
+			t.Errorf("VerifyToken(a second after the clock stepped back an hour, JAM back) = %v, want nil", err)
+		}
+	})
+
+	t.Run("max age", func(t *testing.T) {
+		ks := newKeyServer(t, k1, k2)
+		clk := newClock()
+		client := ks.client(t, clk)
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(time.Hour).Unix()
+		old := sign(t, jose.ES512, k1.priv, k1.kid, c, nil)
+		warmUp(t, client, old)
+
+		// JAM removes key-1; the clock steps back an hour, to before the
+		// set was fetched: the set's age is unknown, so it is refreshed.
+		ks.setKeys(t, k2)
+		clk.Advance(-time.Hour)
+		client.VerifyToken(ctx, old)
+		jam.AwaitKeySet(client)
+		_, err := client.VerifyToken(ctx, old)
+		assertRefused(t, err, jam.ErrUnknownKey)
+		if n := ks.fetches.Load(); n != 2 {
+			t.Errorf("fetches = %d, want 2: a set fetched after the clock's time is refreshed", n)
+		}
+	})
+
+	t.Run("refetch rate limit", func(t *testing.T) {
+		ks := newKeyServer(t, k1)
+		clk := newClock()
+		client := ks.client(t, clk)
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(time.Hour).Unix()
+		warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+		client.VerifyToken(ctx, sign(t, jose.ES512, k1.priv, "forged", c, nil)) // spends the refetch
+
+		ks.setKeys(t, k1, k2)
+		clk.Advance(-time.Hour)
+		clk.Advance(10 * time.Second)
+		if _, err := client.VerifyToken(ctx, sign(t, jose.ES512, k2.priv, k2.kid, c, nil)); err != nil {
+			t.Errorf("VerifyToken(new key, a refetch interval after the clock stepped back an hour) = %v, want nil", err)
+		}
+	})
+
+	t.Run("refresh after a failed one", func(t *testing.T) {
+		ks := newKeyServer(t, k1, k2)
+		clk := newClock()
+		client := ks.client(t, clk, jam.WithRetries(0))
+		c := claims(ks.URL, testNow.Add(-time.Hour))
+		c["exp"] = testNow.Add(3 * time.Hour).Unix()
+		old := sign(t, jose.ES512, k1.priv, k1.kid, c, nil)
+		warmUp(t, client, old)
+
+		ks.respond(http.StatusInternalServerError, nil)
+		clk.Advance(time.Hour + time.Second)
+		client.VerifyToken(ctx, old) // a refresh, which fails
+		jam.AwaitKeySet(client)
+
+		ks.setKeys(t, k2)
+		clk.Advance(-2 * time.Hour)
+		clk.Advance(10 * time.Second)
+		client.VerifyToken(ctx, old) // a refresh, which drops key-1
+		jam.AwaitKeySet(client)
+		_, err := client.VerifyToken(ctx, old)
+		assertRefused(t, err, jam.ErrUnknownKey)
+	})
+}
+
+// TestStaleHitsLockFree: once the refresh of a set past its max age has
+// failed, cache hits until the next one may be tried take no lock: not the
+// key set's, which a fetch storing its result holds.
+func TestStaleHitsLockFree(t *testing.T) {
+	key := newSigningKey(t, "key-1")
+	ks := newKeyServer(t, key)
+	clk := newClock()
+	client := ks.client(t, clk, jam.WithRetries(0))
+	ctx := context.Background()
+	c := claims(ks.URL, testNow)
+	c["exp"] = testNow.Add(3 * time.Hour).Unix()
+	token := sign(t, jose.ES512, key.priv, key.kid, c, nil)
+	warmUp(t, client, token)
+
+	ks.respond(http.StatusInternalServerError, nil)
+	clk.Advance(time.Hour + time.Second)
+	warmUp(t, client, token) // starts a refresh, which fails
+	jam.AwaitKeySet(client)
+
+	clk.Advance(time.Second)
+	unlock := jam.LockKeySet(client)
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.VerifyToken(ctx, token)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		unlock()
+		if err != nil {
+			t.Errorf("VerifyToken(cache hit, stale set, refresh failed) = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		unlock()
+		<-done
+		t.Fatal("a cache hit on a stale set whose refresh failed waited for the key set's lock")
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2", n)
+	}
+}
+
+// TestJoinedFetchBoundedWait: a verification that joins a fetch, and then
+// starts one of its own because the first began before its key was
+// published, waits for both no longer than one fetch may take.
+func TestJoinedFetchBoundedWait(t *testing.T) {
+	const limit = 2 * time.Second
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	set1 := []byte(`{"keys":[` + mustJSON(t, k1.jwk()) + `]}`)
+	release, done := make(chan struct{}), make(chan struct{})
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch fetches.Add(1) {
+		case 2: // JWKS's: answers late, without key-2
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		case 3: // the verification's own: never answers
+			select {
+			case <-done:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(set1)
+	}))
+	defer srv.Close()
+	stop := sync.OnceFunc(func() { close(done) })
+	defer stop()
+	client, err := jam.New(testAppID, jam.WithBaseURL(srv.URL), jam.WithClock(newClock().Now), jam.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jam.SetKeySetFetchLimit(client, limit)
+	c := claims(srv.URL, testNow)
+	warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, c, nil))
+
+	go client.JWKS(context.Background())
+	eventually(t, "the JWKS fetch", func() bool { return fetches.Load() == 2 })
+	verified := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := client.VerifyToken(context.Background(), sign(t, jose.ES512, k2.priv, k2.kid, c, nil))
+		verified <- err
+	}()
+	time.Sleep(limit * 3 / 4) // the joined fetch answers late
+	close(release)
+	err = <-verified
+	if d := time.Since(start); d > limit*5/4 {
+		t.Errorf("VerifyToken(joined a late fetch, then its own hung) took %v, want at most about %v", d, limit)
+	}
+	if !errors.Is(err, jam.ErrKeySetUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("VerifyToken(joined a late fetch, then its own hung) = %v, want ErrKeySetUnavailable and DeadlineExceeded", err)
+	}
+	stop()
+	jam.AwaitKeySet(client)
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 const opReadToken = "read token"
@@ -156,7 +158,9 @@ func isToken68(s string) bool {
 // invalid token or a malformed request, an RFC 6750 WWW-Authenticate
 // challenge: Bearer realm="jam" for [ErrNoToken], with error="invalid_token"
 // for [ErrNotVerified] and error="invalid_request" for [ErrInvalidRequest].
-// It never echoes the token.
+// When err is a [*Error] with a RetryAfter, such as a token whose kid the
+// key set lacks while the refetch rate limit holds, it sets Retry-After to
+// it, in whole seconds rounded up. It never echoes the token.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	const realm = `Bearer realm="jam"`
 	status := HTTPStatus(err)
@@ -174,6 +178,10 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
 	default:
 		msg = http.StatusText(status)
+	}
+	if e, ok := errors.AsType[*Error](err); ok && e.RetryAfter > 0 {
+		// In whole seconds, rounded up, so that a retry comes no sooner.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -50,6 +50,14 @@ func WithBaseURL(rawURL string) Option {
 // WithHTTPClient sets the HTTP client for every call to JAM, key-set
 // fetches included. The default is a client with a 10-second timeout; nil
 // means the default.
+//
+// Redirects are never followed, whatever hc's CheckRedirect says: JAM's API
+// never redirects, and following one would send the request, refresh
+// token, email address or bearer token included, to the host it names, and
+// take that host's answer, or its keys, for JAM's. A redirect is an error
+// matching ErrUnexpectedStatus, with its status in Error.StatusCode. The
+// Client uses a copy of hc with CheckRedirect set; hc itself is not
+// changed, and its Transport, Jar and Timeout serve as they are.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc != nil {
@@ -86,8 +94,10 @@ func WithClock(now func() time.Time) Option {
 // the Client does not hold can cause: one per interval on average, from a
 // token bucket that holds one; the default is 10 seconds. A flood of forged
 // tokens then costs JAM at most 6 fetches a minute, and a key JAM publishes
-// verifies within one interval even during such a flood. The first fetch
-// is not counted, so a key rotated right after start-up verifies at once.
+// verifies within one interval even during such a flood; until then its
+// tokens get ErrKeySetUnavailable with a RetryAfter (503 and Retry-After
+// from Middleware), never ErrNotVerified. The first fetch is not counted,
+// so a key rotated right after start-up verifies at once.
 // Zero removes the bound, which a production Client MUST NOT do; negative
 // is an error.
 func WithRefetchInterval(d time.Duration) Option {
@@ -128,7 +138,8 @@ func WithRetries(n int) Option {
 // rate limit (WithRefetchInterval). A key JAM has removed stops verifying,
 // and the tokens it verified leave the cache, once the refetch succeeds:
 // within one max age and one fetch. A Cache-Control max-age on JAM's
-// response shortens it for that set, but not below the refetch interval.
+// response (the first, if it has two) shortens it for that set, but not
+// below the refetch interval.
 // It must be positive.
 func WithKeySetMaxAge(d time.Duration) Option {
 	return func(c *Client) error {

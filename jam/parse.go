@@ -45,6 +45,13 @@ func checkForm(s string) (kid string, _ *Error) {
 		// decoded, so without this a token with a newline added verified.
 		return "", notVerified(ErrMalformedToken, errors.New("not three base64url segments"))
 	}
+	// go-jose decodes base64url leniently: without this, other spellings
+	// of a token's header or payload verified, each a cache entry and a
+	// signature check of its own.
+	dot1, dot2 := strings.IndexByte(s, '.'), strings.LastIndexByte(s, '.')
+	if !canonical(s[:dot1]) || !canonical(s[dot1+1:dot2]) || !canonical(s[dot2+1:]) {
+		return "", notVerified(ErrMalformedToken, errors.New("base64url not in its canonical form"))
+	}
 	return checkHeader(s[:strings.IndexByte(s, '.')])
 }
 
@@ -163,6 +170,39 @@ func compactForm(s string) bool {
 		}
 	}
 	return dots == 2
+}
+
+// canonical reports whether s, unpadded base64url, is the one encoding of
+// the bytes it decodes to (RFC 4648 §3.5): no encoding is one character
+// past a multiple of four, and the bits of the last character that encode
+// no byte (four when two past, two when three past) are zero. It needs no
+// decoding.
+func canonical(s string) bool {
+	switch len(s) % 4 {
+	case 1:
+		return false
+	case 2:
+		return base64URLValue(s[len(s)-1])&0x0f == 0
+	case 3:
+		return base64URLValue(s[len(s)-1])&0x03 == 0
+	}
+	return true
+}
+
+// base64URLValue is the value b encodes in base64url, which compactForm
+// has checked it is in.
+func base64URLValue(b byte) byte {
+	switch {
+	case 'A' <= b && b <= 'Z':
+		return b - 'A'
+	case 'a' <= b && b <= 'z':
+		return b - 'a' + 26
+	case '0' <= b && b <= '9':
+		return b - '0' + 52
+	case b == '-':
+		return 62
+	}
+	return 63
 }
 
 var errTooLarge = errors.New("token over 8 KiB")

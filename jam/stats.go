@@ -9,10 +9,17 @@ import (
 // it was made, and the state of its key set. Stats is cheap enough to call
 // on every scrape of a metrics endpoint; see the example of Client.Stats
 // for publishing it with expvar.
+//
+// Each verification that fails counts once, under Refused, Unavailable or
+// RefetchesLimited, so Verifications − Refused − Unavailable −
+// RefetchesLimited succeeded. Alert on Unavailable, which JAM's outages
+// raise; RefetchesLimited, which forged kids raise too, cannot trip it.
 type Stats struct {
 	Verifications     int64     // VerifyToken calls
 	CacheHits         int64     // of those, answered from the token cache
 	Refused           int64     // of those, ErrNotVerified
+	Unavailable       int64     // of those, ErrKeySetUnavailable: the key set could not be fetched; alert on it
+	RefetchesLimited  int64     // of those, ErrKeySetUnavailable: a kid the set lacks, its refetch refused by the rate limit
 	KeySetFetches     int64     // fetch attempts ended, including failed ones and JWKS()
 	KeySetFetchErrors int64     // failed fetch attempts
 	Retries           int64     // requests to JAM sent again after a transient failure
@@ -26,6 +33,7 @@ type Stats struct {
 type counters struct {
 	cacheHits                     stripedCounter
 	misses, refused               atomic.Int64
+	unavailable, refetchesLimited atomic.Int64
 	fetches, fetchErrors, retries atomic.Int64
 }
 
@@ -59,6 +67,8 @@ func (c *Client) Stats() Stats {
 		Verifications:     hits + c.stats.misses.Load(),
 		CacheHits:         hits,
 		Refused:           c.stats.refused.Load(),
+		Unavailable:       c.stats.unavailable.Load(),
+		RefetchesLimited:  c.stats.refetchesLimited.Load(),
 		KeySetFetches:     c.stats.fetches.Load(),
 		KeySetFetchErrors: c.stats.fetchErrors.Load(),
 		Retries:           c.stats.retries.Load(),

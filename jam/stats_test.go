@@ -2,11 +2,15 @@ package jam_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/go-jam/go-jam/jam"
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jam/go-jam/jam/jamtest"
 )
 
 // TestStats counts what a series of verifications and fetches did.
@@ -39,5 +43,52 @@ func TestStats(t *testing.T) {
 	}
 	if got := client.Stats(); got != want {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+}
+
+// TestStatsOutage: verifications that an outage of the key set answers
+// count as Unavailable, those that the refetch rate limit answers as
+// RefetchesLimited, and neither as Refused; what is left of Verifications
+// succeeded.
+func TestStatsOutage(t *testing.T) {
+	k1, k2 := newSigningKey(t, "key-1"), newSigningKey(t, "key-2")
+	tests := []struct {
+		name string
+		run  func(t *testing.T, ks *keyServer, client *jam.Client, clk *jamtest.Clock)
+		want jam.Stats // the counters of verifications only
+	}{
+		{"cold outage", func(t *testing.T, ks *keyServer, client *jam.Client, clk *jamtest.Clock) {
+			ks.respond(http.StatusInternalServerError, nil)
+			for range 50 {
+				client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, k1.kid, claims(ks.URL, testNow), nil))
+				clk.Advance(100 * time.Millisecond)
+			}
+		}, jam.Stats{Verifications: 50, Unavailable: 50}},
+		{"outage of a warm client, a new kid", func(t *testing.T, ks *keyServer, client *jam.Client, clk *jamtest.Clock) {
+			warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, claims(ks.URL, testNow), nil))
+			ks.respond(http.StatusInternalServerError, nil)
+			for range 10 {
+				client.VerifyToken(context.Background(), sign(t, jose.ES512, k2.priv, k2.kid, claims(ks.URL, testNow), nil))
+			}
+		}, jam.Stats{Verifications: 11, Unavailable: 10}},
+		{"forged kids", func(t *testing.T, ks *keyServer, client *jam.Client, clk *jamtest.Clock) {
+			warmUp(t, client, sign(t, jose.ES512, k1.priv, k1.kid, claims(ks.URL, testNow), nil))
+			for i := range 50 {
+				client.VerifyToken(context.Background(), sign(t, jose.ES512, k1.priv, fmt.Sprint("forged-", i), claims(ks.URL, testNow), nil))
+			}
+		}, jam.Stats{Verifications: 51, Refused: 1, RefetchesLimited: 49}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ks := newKeyServer(t, k1)
+			clk := newClock()
+			client := ks.client(t, clk, jam.WithRetries(0))
+			tt.run(t, ks, client, clk)
+			s := client.Stats()
+			got := jam.Stats{Verifications: s.Verifications, CacheHits: s.CacheHits, Refused: s.Refused, Unavailable: s.Unavailable, RefetchesLimited: s.RefetchesLimited}
+			if got != tt.want {
+				t.Errorf("Stats() after %s = %+v, want %+v", tt.name, got, tt.want)
+			}
+		})
 	}
 }

@@ -30,7 +30,7 @@ type Claims struct {
 	Subject   string   // sub; JAM sets it to the email address too
 	Issuer    string   // iss; Client.Issuer()
 	Audience  []string // aud; holds the app ID
-	ID        string   // jti, unique per token
+	ID        string   // jti, unique per token: key a denylist or replay check on it, not on the token's string (see VerifyToken)
 	TokenUse  string   // token_use; always "id"
 	IssuedAt  time.Time
 	NotBefore time.Time // zero when the token has no nbf

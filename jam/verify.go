@@ -13,7 +13,8 @@ import (
 // VerifyToken verifies a JAM ID token locally and returns its claims. It
 // accepts a token only if all of these hold:
 //
-//   - it is a compact JWS of at most 8 KiB with one ES512 signature; its
+//   - it is a compact JWS of at most 8 KiB with one ES512 signature, each
+//     part in canonical base64url (RFC 4648 §3.5: unused bits zero); its
 //     header is at most 1 KiB, names each member once, names no key but by
 //     kid (no jwk, jku, x5u, x5c, x5t, x5t#S256) and has no crit;
 //   - a key in the app's JWK Set with the token's kid, an EC P-521 public
@@ -29,13 +30,22 @@ import (
 //
 // The key set is fetched on the first call and cached. A kid the cache does
 // not hold triggers a refetch, within a rate limit (WithRefetchInterval);
-// callers share a fetch in flight. While the last fetch failed, such a
-// token gets ErrKeySetUnavailable rather than ErrUnknownKey.
+// callers share a fetch in flight. Such a token gets ErrUnknownKey only
+// when a refetch that began during the call proved its kid unknown, or the
+// kid is one a fetch removed from the set. When the rate limit refuses the
+// refetch, the kid may be a key JAM has just published, so the token gets
+// ErrKeySetUnavailable, at once, with Error.RetryAfter the time until a
+// refetch is allowed (Middleware answers 503 and Retry-After); so does it
+// while the last fetch failed.
 //
 // Tokens that verified are remembered (WithCacheSize), so verifying the
 // same token again costs a hash and a lookup instead of a signature check;
 // their times are still checked against the clock on every call, and they
 // are forgotten when their key leaves the key set.
+//
+// A token's string is not a unique name: ECDSA lets anyone turn a
+// signature (r, s) into (r, n−s), which verifies too. Key a denylist or a
+// replay check on the jti claim (Claims.ID), never on the string.
 func (c *Client) VerifyToken(ctx context.Context, idToken string) (*Token, error) {
 	tok, err := c.verifyToken(ctx, idToken)
 	if errors.Is(err, ErrNotVerified) {

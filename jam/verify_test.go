@@ -256,7 +256,8 @@ func TestIssuerBehindProxy(t *testing.T) {
 
 // FuzzVerifyToken: whatever the token, VerifyToken does not panic, and it
 // refuses with ErrNotVerified and exactly one reason, never quoting the
-// token, unless the token is one JAM's key signed.
+// token, unless the token is one JAM's key signed or has a kid the set
+// lacks while the refetch rate limit holds.
 func FuzzVerifyToken(f *testing.F) {
 	key := newSigningKey(f, "key-1")
 	ks := newKeyServer(f, key)
@@ -275,6 +276,9 @@ func FuzzVerifyToken(f *testing.F) {
 				t.Fatalf("VerifyToken(%q) = %+v, accepted a token JAM did not sign", token, tok)
 			}
 			return
+		}
+		if e, ok := errors.AsType[*jam.Error](err); ok && e.RetryAfter > 0 && errors.Is(err, jam.ErrKeySetUnavailable) && !errors.Is(err, jam.ErrNotVerified) {
+			return // a kid the set lacks, its refetch refused by the rate limit
 		}
 		if !errors.Is(err, jam.ErrNotVerified) || errors.Is(err, jam.ErrKeySetUnavailable) {
 			t.Fatalf("VerifyToken(%q) = %v, want ErrNotVerified", token, err)
