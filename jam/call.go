@@ -53,6 +53,10 @@ func (c *Client) call(ctx context.Context, r request) ([]byte, http.Header, erro
 		err.Attempts, err.earlierMayHaveRun = attempt, mayHaveRun
 		wait, ok := retryDelay(ctx, r, err, header, attempt, c.now())
 		if !ok || attempt > c.retries || waited+wait > maxRetryWait {
+			if err.StatusCode == http.StatusTooManyRequests || err.StatusCode == http.StatusServiceUnavailable {
+				// JAM, or its gateway, said when to come back: pass it on.
+				err.RetryAfter, _ = retryAfter(header, c.now())
+			}
 			return nil, nil, err
 		}
 		mayHaveRun = mayHaveRun || ran(err)

@@ -490,3 +490,31 @@ func TestTransportFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryAfterPassedOn: once the client's retries are spent, or JAM asks
+// for a wait longer than they may take, JAM's Retry-After reaches the
+// caller in Error.RetryAfter.
+func TestRetryAfterPassedOn(t *testing.T) {
+	srv := jamtest.NewServer()
+	defer srv.Close()
+	client := srv.Client()
+	for _, tt := range []struct {
+		status int
+		after  time.Duration
+	}{
+		{http.StatusTooManyRequests, 2 * time.Minute},
+		{http.StatusServiceUnavailable, 30 * time.Second},
+	} {
+		srv.SetFault(jamtest.OpAuthenticate, jamtest.Throttled(tt.status, tt.after))
+		err := client.Authenticate(context.Background(), testEmail)
+		var e *jam.Error
+		if !errors.As(err, &e) || e.RetryAfter != tt.after {
+			t.Errorf("Authenticate() throttled with %d and Retry-After %v = %v, want an *Error with RetryAfter %v", tt.status, tt.after, err, tt.after)
+		}
+	}
+	srv.SetFault(jamtest.OpAuthenticate, jamtest.GatewayError(http.StatusBadGateway))
+	var e *jam.Error
+	if err := client.Authenticate(context.Background(), testEmail); !errors.As(err, &e) || e.RetryAfter != 0 {
+		t.Errorf("Authenticate() with a 502 = %v, want no RetryAfter", err)
+	}
+}

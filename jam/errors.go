@@ -33,11 +33,13 @@ type Error struct {
 	// Attempts is how many requests were sent to JAM, retries included;
 	// 0 when none was (local verification, a bad argument).
 	Attempts int
-	// RetryAfter, when not 0, is how long until the call may succeed: for
-	// an error of VerifyToken that matches ErrKeySetUnavailable because
-	// the token's kid is not in the key set and the refetch rate limit
-	// (WithRefetchInterval) refuses to fetch the set again, the time until
-	// it allows a refetch. DefaultErrorHandler sends it as Retry-After.
+	// RetryAfter, when not 0, is how long until the call may succeed: the
+	// Retry-After of JAM's last answer, a 429 or 503, once the client's
+	// own retries are spent; or, for an error of VerifyToken that matches
+	// ErrKeySetUnavailable because the token's kid is not in the key set
+	// and the refetch rate limit (WithRefetchInterval) refuses to fetch the
+	// set again, the time until it allows a refetch. DefaultErrorHandler
+	// sends it as Retry-After.
 	RetryAfter time.Duration
 
 	kinds             []error // sentinels this error matches, most general first

@@ -146,8 +146,14 @@ func (a *authorizer) verify(ctx context.Context, format, header string) (*jam.To
 		a.log.InfoContext(ctx, "refused", requestID(ctx), slog.String("format", format), slog.String("reason", reason(err)))
 		return nil, err
 	}
-	// jam's errors hold no token and no email address.
-	a.log.ErrorContext(ctx, "cannot verify", requestID(ctx), slog.String("format", format), slog.String("error", err.Error()))
+	// jam's errors hold no token and no email address. A kid the key set
+	// lacks while its refetch is rate-limited is a new key or a forgery,
+	// not an outage: a flood of forged kids must not raise Error records.
+	level := slog.LevelError
+	if e, ok := errors.AsType[*jam.Error](err); ok && e.RetryAfter > 0 {
+		level = slog.LevelWarn
+	}
+	a.log.Log(ctx, level, "cannot verify", requestID(ctx), slog.String("format", format), slog.String("error", err.Error()))
 	return nil, fmt.Errorf("authorizer: cannot verify the token now: %w", err)
 }
 

@@ -301,7 +301,10 @@ func (m *Manager) authenticate(r *http.Request, email string) *refusal {
 			no.problem = e.Message // redacted by jam
 		}
 	case http.StatusTooManyRequests:
-		no.retryAfter = time.Minute // jam.Error does not say JAM's
+		no.retryAfter = time.Minute // unless JAM said
+		if e, ok := errors.AsType[*jam.Error](err); ok && e.RetryAfter > 0 {
+			no.retryAfter = e.RetryAfter
+		}
 	}
 	return no
 }

@@ -303,12 +303,12 @@ func TestThrottle(t *testing.T) {
 
 	t.Run("JSON, and JAM's 429", func(t *testing.T) {
 		e := newEnv(t)
-		e.jam.SetFault(jamtest.OpAuthenticate, jamtest.Throttled(http.StatusTooManyRequests, time.Minute))
+		e.jam.SetFault(jamtest.OpAuthenticate, jamtest.Throttled(http.StatusTooManyRequests, 7*time.Minute))
 		req, _ := http.NewRequest(http.MethodPost, e.url+"/login", strings.NewReader(`{"email":"ann@example.com"}`))
 		req.Header.Set("Content-Type", "application/json")
 		r := e.browser().do(req)
-		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, `"message"`) {
-			t.Errorf("POST /login (JSON) with JAM throttling = %d %q, Retry-After %q; want 429 JSON with Retry-After", r.status, r.body, r.header.Get("Retry-After"))
+		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "420" || !strings.Contains(r.body, `"message"`) {
+			t.Errorf("POST /login (JSON) with JAM throttling = %d %q, Retry-After %q; want 429 JSON with JAM's Retry-After, 420", r.status, r.body, r.header.Get("Retry-After"))
 		}
 		e.jam.ClearFaults()
 		req, _ = http.NewRequest(http.MethodPost, e.url+"/login", strings.NewReader(`{"email":"ann@example.com"}`))
