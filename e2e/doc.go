@@ -1,9 +1,14 @@
-// Package e2e tests the example web app, examples/webapp, in a real
-// browser: headless Chromium, driven by chromedp, logs in through the
+// Package e2e tests the example apps in a real browser. For the web app,
+// examples/webapp,
+// headless Chromium, driven by chromedp, logs in through the
 // app's form and JAM's magic link, back to the page it asked for, uses
 // the app, opens a link in a second browser context and confirms it
 // there, lets the ID tokens expire, logs out (once just after expiry),
-// and meets the login throttle.
+// and meets the login throttle. It tests the single-page app,
+// examples/spa, too: its page calls JAM across origins as JAM's browser
+// SDK does (login, the API, refresh, logout, logout everywhere), and any
+// error in the browser's console, CORS above all, fails the test
+// (go test -run Spa; -spa-png FILE writes its screenshot).
 //
 // It is a module of its own, so that the library's go.mod gains none of
 // chromedp. It needs Chromium: the CHROMIUM environment variable, or
