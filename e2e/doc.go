@@ -1,7 +1,6 @@
 // Package e2e tests the example apps in a real browser. For the web app,
-// examples/webapp,
-// headless Chromium, driven by chromedp, logs in through the
-// app's form and JAM's magic link, back to the page it asked for, uses
+// examples/webapp, headless Chromium, driven by chromedp, logs in through
+// the app's form and JAM's magic link, back to the page it asked for, uses
 // the app, opens a link in a second browser context and confirms it
 // there, lets the ID tokens expire, logs out (once just after expiry),
 // and meets the login throttle. It tests the single-page app,
