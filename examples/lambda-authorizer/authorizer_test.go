@@ -253,3 +253,37 @@ func TestStageWildcard(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownKidWhileRateLimited: a second token naming a kid the key set
+// lacks, within the refetch rate limit, may be signed by a key JAM has
+// just published: the authorizer fails (500, nothing cached) rather than
+// refuse it, and logs a warning, not an error, since forged kids cause it
+// too.
+func TestUnknownKidWhileRateLimited(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.jam.IssueTokens(ann)
+	if _, err := e.invoke(t, httpEvent("Bearer "+id)); err != nil {
+		t.Fatalf("Invoke(valid) = %v", err)
+	}
+	other := jamtest.NewServer(jamtest.WithAppID(e.jam.AppID), jamtest.WithClock(e.clock.Now))
+	defer other.Close()
+	unknown, _ := other.IssueTokens(ann)
+
+	// The first refetch is allowed, and proves the kid unknown: refused.
+	out, err := e.invoke(t, httpEvent("Bearer "+unknown))
+	var res events.APIGatewayV2CustomAuthorizerSimpleResponse
+	if err != nil || json.Unmarshal(out, &res) != nil || res.IsAuthorized {
+		t.Fatalf("Invoke(unknown kid, first) = %s, %v; want isAuthorized false", out, err)
+	}
+	// Within the rate limit, a kid the set lacks cannot be told from a new
+	// key: an error in both formats.
+	for _, event := range [][]byte{httpEvent("Bearer " + unknown), tokenEvent("Bearer " + unknown)} {
+		out, err := e.invoke(t, event)
+		if !errors.Is(err, jam.ErrKeySetUnavailable) || errors.Is(err, errUnauthorized) {
+			t.Errorf("Invoke(%s) = %s, %v; want an error matching ErrKeySetUnavailable, not Unauthorized", event, out, err)
+		}
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, `"level":"WARN","msg":"cannot verify"`) || strings.Contains(logs, `"level":"ERROR"`) {
+		t.Errorf("logs = %s, want cannot verify at WARN and no ERROR", logs)
+	}
+}

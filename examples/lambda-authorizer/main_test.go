@@ -49,7 +49,13 @@ func TestBinary(t *testing.T) {
 		id, _ := srv.IssueTokens(ann)
 		forger := jamtest.NewServer(jamtest.WithAppID(srv.AppID))
 		defer forger.Close()
-		forged, _ := forger.IssueTokens(ann)
+		// A forger's own key, under the kid of the app's key: refused for
+		// its signature, however often it comes. (A kid the set lacks
+		// would be refused once, then answered "cannot verify now" while
+		// the refetch rate limit holds: jam cannot tell it from a key JAM
+		// has just published.)
+		signed, _ := forger.IssueTokens(ann)
+		forged := id[:strings.IndexByte(id, '.')] + signed[strings.IndexByte(signed, '.'):]
 
 		for _, tc := range []struct {
 			name, token string
