@@ -1088,7 +1088,9 @@ func TestJoinedFetchBoundedWait(t *testing.T) {
 	time.Sleep(limit * 3 / 4) // the joined fetch answers late
 	close(release)
 	err = <-verified
-	if d := time.Since(start); d > limit*5/4 {
+	// One limit, and half of one for a loaded machine; two limits, the
+	// fault, would be 2*limit.
+	if d := time.Since(start); d > limit*3/2 {
 		t.Errorf("VerifyToken(joined a late fetch, then its own hung) took %v, want at most about %v", d, limit)
 	}
 	if !errors.Is(err, jam.ErrKeySetUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
