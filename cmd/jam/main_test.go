@@ -344,7 +344,7 @@ func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
-	s := &server{lines: make(chan string, 100), done: make(chan int, 1), cancel: cancel, stderr: &lockedBuffer{}}
+	s := &server{lines: make(chan string, 100), done: make(chan int, 1), cancel: cancel, stderr: newLockedBuffer()}
 	go func() {
 		code := run(ctx, append([]string{"serve"}, args...), nil, pw, s.stderr)
 		pw.Close()
@@ -384,15 +384,17 @@ func (s *server) stop(t *testing.T) {
 	})
 }
 
+// lockedBuffer collects what a command writes from several goroutines:
+// serve's lockedWriter over a bytes.Buffer, read under the same lock.
 type lockedBuffer struct {
-	mu  sync.Mutex
+	lockedWriter
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+func newLockedBuffer() *lockedBuffer {
+	b := &lockedBuffer{}
+	b.w = &b.buf
+	return b
 }
 
 func (b *lockedBuffer) String() string {

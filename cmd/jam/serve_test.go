@@ -89,7 +89,7 @@ func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestJamProcess$")
 	cmd.Env = append(os.Environ(), "JAM_TEST_PROCESS_ARGS="+strings.Join(args, " "))
-	p := &process{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: cmd, stderr: newLockedBuffer(), exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
