@@ -123,7 +123,7 @@ func checkSignature(segment string) *Error {
 		return notVerified(ErrMalformedToken, errors.New("signature is not base64url"))
 	}
 	for _, half := range [2][]byte{sig[:es512Half], sig[es512Half:]} {
-		if bytes.Count(half, []byte{0}) == es512Half || bytes.Compare(half, p521Order) >= 0 {
+		if bytes.Equal(half, make([]byte, es512Half)) || bytes.Compare(half, p521Order) >= 0 {
 			return notVerified(ErrSignature, errors.New("r or s of the signature is not in [1, n-1]"))
 		}
 	}

@@ -90,6 +90,7 @@ func TestUsageErrors(t *testing.T) {
 		{"logout two stdin tokens", []string{"logout", "--app", "a", "--id-token", "-", "--refresh-token", "-"}, 2},
 		{"serve argument", []string{"serve", "now"}, 2},
 		{"serve bad ttl", []string{"serve", "--token-ttl", "0s"}, 2},
+		{"serve negative shutdown timeout", []string{"serve", "--shutdown-timeout", "-1s"}, 2},
 		{"negative leeway", []string{"verify", "--app", "a", "--leeway", "-1s", "x"}, 2},
 		{"bad leeway", []string{"verify", "--app", "a", "--leeway", "soon", "x"}, 2},
 	}

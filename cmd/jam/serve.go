@@ -26,22 +26,17 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	noRefresh := fs.Bool("no-refresh", false, "run an app that does not allow refresh")
 	ttl := fs.Duration("token-ttl", jamtest.DefaultTokenTTL, "lifetime of ID tokens")
 	state := fs.String("state", "", "keep the app ID, keys and refresh tokens in this file across restarts")
-	var corsOrigins []string
-	fs.Func("cors-origin", "an origin whose pages may call the API from a browser, such as http://app.localhost:3000;\nrepeat it for more (default: every loopback origin, on any port)", func(origin string) error {
-		corsOrigins = append(corsOrigins, origin)
-		return nil
-	})
-	var allowHosts []string
-	fs.Func("allow-host", "a host name to answer requests for, beside IP addresses, localhost, *.localhost and\nthe hosts of --addr and --public-url; repeat it for more. Others are refused (DNS rebinding)", func(name string) error {
-		allowHosts = append(allowHosts, name)
-		return nil
-	})
+	corsOrigins := repeated(fs, "cors-origin", "an origin whose pages may call the API from a browser, such as http://app.localhost:3000;\nrepeat it for more (default: every loopback origin, on any port)")
+	allowHosts := repeated(fs, "allow-host", "a host name to answer requests for, beside IP addresses, localhost, *.localhost and\nthe hosts of --addr and --public-url; repeat it for more. Others are refused (DNS rebinding)")
 	grace := fs.Duration("shutdown-timeout", 3*time.Second, "on Ctrl-C or SIGTERM, how long requests in flight may take to finish;\na second signal exits at once")
 	if err := parse(fs, args, "jam serve [flags]", 0, 0); err != nil {
 		return err
 	}
 	if *ttl < time.Second {
 		return usagef("--token-ttl must be at least 1s")
+	}
+	if *grace < 0 {
+		return usagef("--shutdown-timeout must not be negative")
 	}
 
 	// Magic links are printed from request handlers, concurrently.
@@ -64,11 +59,11 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	if *noRefresh {
 		opts = append(opts, jamtest.WithRefreshDisabled())
 	}
-	if allowHosts != nil {
-		opts = append(opts, jamtest.WithAllowedHosts(allowHosts...))
+	if *allowHosts != nil {
+		opts = append(opts, jamtest.WithAllowedHosts(*allowHosts...))
 	}
-	if corsOrigins != nil {
-		opts = append(opts, jamtest.WithCORSOrigins(corsOrigins...))
+	if *corsOrigins != nil {
+		opts = append(opts, jamtest.WithCORSOrigins(*corsOrigins...))
 	}
 	if *state != "" {
 		file, err := statefile.New(*state)
@@ -114,6 +109,17 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, s *stdio) error
 	}
 	fmt.Fprintln(s.errOut, "jam serve: stopped")
 	return nil
+}
+
+// repeated defines a flag that may be given several times, and returns
+// its values in order; nil when it is not given.
+func repeated(fs *flag.FlagSet, name, usage string) *[]string {
+	var values []string
+	fs.Func(name, usage, func(v string) error {
+		values = append(values, v)
+		return nil
+	})
+	return &values
 }
 
 // printable returns s as it is if every character of it is graphic, and

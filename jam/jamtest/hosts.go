@@ -19,9 +19,6 @@ import (
 // a name is a host without a port.
 func WithAllowedHosts(names ...string) Option {
 	return func(c *config) error {
-		if c.allowedHosts == nil {
-			c.allowedHosts = make(map[string]bool)
-		}
 		for _, n := range names {
 			c.allowedHosts[canonicalHost(n)] = true
 		}
@@ -32,9 +29,6 @@ func WithAllowedHosts(names ...string) Option {
 // allowHosts adds the hosts of the listen address and the public URL to
 // those WithAllowedHosts gave.
 func (c *config) allowHosts() {
-	if c.allowedHosts == nil {
-		c.allowedHosts = make(map[string]bool)
-	}
 	if host, _, err := net.SplitHostPort(c.addr); err == nil {
 		c.allowedHosts[canonicalHost(host)] = true
 	}

@@ -49,12 +49,13 @@ type config struct {
 func newConfig(opts []Option) (*config, error) {
 	redirect, _ := url.Parse(DefaultRedirectURL)
 	c := &config{
-		addr:        "127.0.0.1:0",
-		redirectURL: redirect,
-		tokenTTL:    DefaultTokenTTL,
-		now:         time.Now,
-		logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
-		allowOrigin: loopbackOrigin,
+		addr:         "127.0.0.1:0",
+		redirectURL:  redirect,
+		tokenTTL:     DefaultTokenTTL,
+		now:          time.Now,
+		logger:       slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		allowOrigin:  loopbackOrigin,
+		allowedHosts: make(map[string]bool),
 	}
 	for _, opt := range opts {
 		if opt == nil {
