@@ -1,7 +1,5 @@
 package es512
 
-import "filippo.io/nistec"
-
 // scalarLen is the length of a big-endian scalar mod n, and of a P-521 field
 // element.
 const scalarLen = 66
@@ -13,41 +11,45 @@ const scalarLen = 66
 // k is recoded into signed digits d_i in (−2^(w−1), 2^(w−1)], k = Σ d_i·2^(w·i),
 // so only the positive multiples are stored and a negative digit costs a
 // negation (a field subtraction). Window i holds j·2^(w·i)·P for
-// j = 1 … 2^(w−1) at points[i·2^(w−1) + j−1]. A digit may carry into the
+// j = 1 … 2^(w−1) at points[i·2^(w−1) + j−1], in affine form, so that
+// adding one costs a multiplication less. A digit may carry into the
 // window above it, hence ⌈522/w⌉ windows for a 521-bit scalar.
 //
 // Nothing here runs in constant time: a verifier handles only public data
 // (the key, the signature, the hash of the signed data).
 type table struct {
 	w      uint
-	points []nistec.P521Point
+	points []affinePoint
 }
 
 // windows returns how many w-bit signed digits a scalar below 2^521 needs.
 func windows(w uint) uint { return (522 + w - 1) / w }
 
 // newTable computes the table of width w for p. w must be in [2, 16].
-func newTable(p *nistec.P521Point, w uint) *table {
+func newTable(p *affinePoint, w uint) *table {
 	half := uint(1) << (w - 1)
-	t := &table{w: w, points: make([]nistec.P521Point, windows(w)*half)}
-	base := nistec.NewP521Point().Set(p)
+	t := &table{w: w, points: make([]affinePoint, windows(w)*half)}
+	// One window's points and, last, the next window's base, 2^w times
+	// this one's: normalized together, with one inversion.
+	row := make([]point, half+1)
+	affine := make([]affinePoint, half+1)
+	affine[half] = *p
 	for i := range windows(w) {
-		row := t.points[i*half : (i+1)*half]
-		row[0] = *nistec.NewP521Point().Set(base)
-		for j := 1; j < len(row); j++ {
-			row[j] = *nistec.NewP521Point().Add(&row[j-1], base)
+		base := affine[half]
+		row[0] = point{base.x, base.y, element{1}}
+		for j := uint(1); j < half; j++ {
+			row[j].addAffine(&row[j-1], &base)
 		}
-		for range w {
-			base.Double(base)
-		}
+		row[half].add(&row[half-1], &row[half-1])
+		normalize(affine, row)
+		copy(t.points[i*half:], affine[:half])
 	}
 	return t
 }
 
 // addMul sets acc = acc + k·P, where P is the table's point and k the
 // big-endian scalar, which must be below 2^521 (every scalar mod n is).
-func (t *table) addMul(acc *nistec.P521Point, k *[scalarLen]byte) {
-	neg := *nistec.NewP521Point()
+func (t *table) addMul(acc *point, k *[scalarLen]byte) {
 	half := uint(1) << (t.w - 1)
 	carry := uint(0)
 	for i := range windows(t.w) {
@@ -58,11 +60,13 @@ func (t *table) addMul(acc *nistec.P521Point, k *[scalarLen]byte) {
 			// carry 2^(w·(i+1)) into the next window.
 			carry = 1
 			if d = 1<<t.w - d; d != 0 {
-				neg.Negate(&t.points[i*half+d-1])
-				acc.Add(acc, &neg)
+				p := &t.points[i*half+d-1]
+				neg := affinePoint{x: p.x}
+				neg.y.sub(&element{}, &p.y)
+				acc.addAffine(acc, &neg)
 			}
 		} else if d != 0 {
-			acc.Add(acc, &t.points[i*half+d-1])
+			acc.addAffine(acc, &t.points[i*half+d-1])
 		}
 	}
 }
