@@ -13,26 +13,24 @@ import (
 )
 
 // maxPrecomputedKeys is how many keys of the set may hold the tables of
-// the fast ES512 verifier at once (es512.New: 2.1 MiB each, beside 6.8 MiB
+// the fast ES512 verifier at once (es512.New: 1.2 MiB each, beside 3.7 MiB
 // shared by all, built once); the others verify with crypto/ecdsa. JAM's
 // sets hold one key, two during a rotation.
 const maxPrecomputedKeys = 4
 
 // tablesBreakEven is how many signature checks a key makes with
 // crypto/ecdsa before it earns its tables. Building them the first time in
-// a process (the generator's table and the key's) costs as much as 36–40
-// crypto/ecdsa verifications on the machine of BENCHMARKS.md (120–140 ms
-// and 37–53 ms, against 4.2–4.6 ms), 40–51 on the CI machine of 2026-12-01
-// (76–80 ms and 29–50 ms, against 2.6 ms); a later key's, 9–20. Each check
-// with tables saves 0.8 of one. Both costs are P-521 arithmetic, so the
-// ratio moves little between machines, and a count needs no clock.
-// Renting until the rent paid equals the price, as in the ski-rental
-// problem, spends at most about twice what knowing the future would:
-// 39 / 0.8 ≈ 48. A busy process then has its tables by its 100th token or
-// so (bench/coldstart.sh), well before its 250th. A later key, whose
-// tables cost a quarter as much, waits as long, for one rule: at most 40
-// checks too many, once per rotation.
-const tablesBreakEven = 48
+// a process (the generator's table and the key's) costs as much as about
+// 32 crypto/ecdsa verifications on the machine of BENCHMARKS.md (38–44 ms
+// and 12 ms, against 1.6 ms); a later key's, 8. Each check with tables
+// saves 0.9 of one. Both costs are P-521 arithmetic, so the ratio moves
+// little between machines, and a count needs no clock. Renting until the
+// rent paid equals the price, as in the ski-rental problem, spends at most
+// about twice what knowing the future would: 32 / 0.9 ≈ 36. A busy process
+// then has its tables by its 60th token or so (bench/coldstart.sh), well
+// before its 250th. A later key, whose tables cost a quarter as much, waits
+// as long, for one rule: at most 28 checks too many, once per rotation.
+const tablesBreakEven = 36
 
 // A key is a signing key of the set and its verifiers.
 type key struct {
@@ -41,7 +39,7 @@ type key struct {
 
 	// fast verifies with tables once the key has earned them and until it
 	// leaves the set: the token cache may hold a key for long after, but
-	// not its 2.1 MiB.
+	// not its 1.2 MiB.
 	fast   atomic.Pointer[es512.Verifier]
 	checks atomic.Int64 // signature checks with std
 

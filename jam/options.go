@@ -208,14 +208,14 @@ func WithCacheSize(n int) Option {
 // default. Off, every signature is checked with crypto/ecdsa, as FIPS 140
 // mode always does.
 //
-// On, a key of the set verifies with crypto/ecdsa until it has checked 48
+// On, a key of the set verifies with crypto/ecdsa until it has checked 36
 // signatures the token cache did not answer, enough for tables to pay for
 // themselves; then a goroutine builds its tables, once, off the request
-// path, and its checks from then on take about a fifth of the time. A
+// path, and its checks from then on take about a tenth of the time. A
 // process that verifies little so never pays for them. The tables cost
-// 2.1 MiB per key, for at most 4 keys of the set, freed when the key
-// leaves the set, and 6.8 MiB once per process; building them takes about
-// 40 ms of CPU per key and 130 ms once per process (BENCHMARKS.md).
+// 1.2 MiB per key, for at most 4 keys of the set, freed when the key
+// leaves the set, and 3.7 MiB once per process; building them takes about
+// 12 ms of CPU per key and 40–80 ms once per process (BENCHMARKS.md).
 // Client.Precompute builds them at once, during start-up.
 func WithFastVerifier(on bool) Option {
 	return func(c *Client) error {

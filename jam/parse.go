@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"unsafe"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -70,15 +71,20 @@ func parseChecked(s, kid string) (*parsedToken, *Error) {
 	if err := checkSignature(signature); err != nil {
 		return nil, err
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	// The payload is decoded into a pooled buffer: go-jose decodes its own
+	// copy, which the token keeps.
+	buf := payloadBuffers.Get().(*[]byte)
+	defer payloadBuffers.Put(buf)
+	raw, err := base64.RawURLEncoding.AppendDecode((*buf)[:0], unsafe.Slice(unsafe.StringData(payload), len(payload)))
+	*buf = raw[:0]
 	if err != nil {
 		return nil, notVerified(ErrMalformedToken, errors.New("payload is not base64url"))
 	}
-	p := &parsedToken{raw: raw}
+	p := new(parsedToken)
 	// go-jose's json, as strict as the header's parser: names match
 	// exactly, and a name given twice is refused rather than the last one
-	// winning.
-	if err := josejson.Unmarshal(p.raw, &p.claims); err != nil {
+	// winning. The claims copy what they keep of raw.
+	if err := josejson.Unmarshal(raw, &p.claims); err != nil {
 		return nil, notVerified(ErrMalformedToken, errors.New("claims are not a JSON object of the expected types with unique names"))
 	}
 	if p.claims.Expiry.IsZero() || p.claims.IssuedAt.IsZero() || p.claims.Email == "" {
@@ -98,9 +104,14 @@ func parseChecked(s, kid string) (*parsedToken, *Error) {
 	}
 	typ, _ := h.ExtraHeaders["typ"].(string)
 	p.jws = jws
+	p.raw = jws.UnsafePayloadWithoutVerification()
 	p.header = Header{Algorithm: h.Algorithm, KeyID: h.KeyID, Type: typ}
 	return p, nil
 }
+
+// payloadBuffers holds the buffers parseChecked decodes payloads into,
+// each at most maxTokenSize.
+var payloadBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // es512Half is the size of R and of S in an ES512 signature, R||S
 // (RFC 7518, 3.4).
