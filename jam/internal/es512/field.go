@@ -13,8 +13,8 @@ import "math/bits"
 //
 // The fiat-crypto code behind filippo.io/nistec (and crypto/ecdsa) works in
 // the Montgomery domain, which suits any prime; a Mersenne prime needs no
-// Montgomery reduction, and this form makes a multiplication about twice as
-// fast. Nothing here runs in constant time: a verifier handles public data.
+// Montgomery reduction. Nothing here runs in constant time: a verifier
+// handles public data.
 type element [9]uint64
 
 const (
@@ -63,7 +63,7 @@ func (e *element) sub(a, b *element) *element {
 
 // carryOnce sets e to s, whose limbs are below 2^61, with each limb's bits
 // above its width moved to the next limb, all at once rather than one after
-// the other: a limb then exceeds its width by at most the 2^3 it received,
+// the other: a limb then exceeds its width by at most the 2^4 it received,
 // which is loose enough.
 func (e *element) carryOnce(s *element) *element {
 	e[0] = s[0]&mask58 + s[8]>>57
