@@ -88,10 +88,10 @@ type Verifier struct {
 
 // New returns a Verifier for pub that precomputes a table of multiples of
 // pub: 1.2 MiB that live as long as the Verifier, built in the time of about
-// 10 crypto/ecdsa verifications (20 ms on the CI machine). The first New
-// also builds the table of multiples of the generator that every Verifier
-// shares: 3.7 MiB for the life of the process, built in about 60 ms. In
-// FIPS 140 mode New returns the Verifier of [NewStandard].
+// 8 crypto/ecdsa verifications (12 ms on the machine of BENCHMARKS.md). The
+// first New also builds the table of multiples of the generator that every
+// Verifier shares: 3.7 MiB for the life of the process, built in about
+// 40 ms. In FIPS 140 mode New returns the Verifier of [NewStandard].
 //
 // The error matches [ErrInvalidKey] unless pub is a point of P-521 other than
 // the point at infinity.
