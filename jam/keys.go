@@ -27,7 +27,7 @@ const maxPrecomputedKeys = 4
 // little between machines, and a count needs no clock. Renting until the
 // rent paid equals the price, as in the ski-rental problem, spends at most
 // about twice what knowing the future would: 32 / 0.9 ≈ 36. A busy process
-// then has its tables by its 60th token or so (bench/coldstart.sh), well
+// then has its tables by its 80th token or so (bench/coldstart.sh), well
 // before its 250th. A later key, whose tables cost a quarter as much, waits
 // as long, for one rule: at most 28 checks too many, once per rotation.
 const tablesBreakEven = 36
